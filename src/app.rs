@@ -1,0 +1,144 @@
+//! Wiring: sources -> index -> dns -> server, plus HTTP, and graceful shutdown.
+//!
+//! `start` assumes the configuration and the first zone load were validated already (main does
+//! that before binding anything). It publishes the first snapshot *before* binding, so the
+//! first query is answered from loaded data.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::dns::DnsHandler;
+use crate::http::{self, HttpState};
+use crate::index::{IndexHandle, Indexer, Snapshot, run_indexer};
+use crate::metrics::Metrics;
+use crate::server::{DnsServer, ServerError};
+use crate::source::SourceId;
+use crate::source::zonefile::{ZoneSet, ZoneWatcher};
+
+/// How long shutdown waits for in-flight answers.
+const DRAIN_GRACE: Duration = Duration::from_secs(5);
+/// Updates queued between sources and the index.
+const UPDATE_QUEUE: usize = 4096;
+
+#[derive(Debug, Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    #[error("cannot bind HTTP {addr}: {source}")]
+    HttpBind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot watch zone directory {dir}: {source}")]
+    Watch { dir: String, source: notify::Error },
+}
+
+/// A running srvd.
+pub struct RunningApp {
+    dns: DnsServer,
+    http_addr: SocketAddr,
+    index: IndexHandle,
+    stop: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl RunningApp {
+    /// Bound DNS addresses (UDP and TCP share each).
+    pub fn dns_addrs(&self) -> &[SocketAddr] {
+        self.dns.local_addrs()
+    }
+
+    /// Bound HTTP address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The index readers load from.
+    pub fn index(&self) -> &IndexHandle {
+        &self.index
+    }
+
+    /// Stop accepting, drain in-flight answers, stop every task.
+    pub async fn shutdown(mut self) -> Result<(), AppError> {
+        info!("shutting down");
+        self.stop.cancel();
+        let result = self.dns.shutdown(DRAIN_GRACE).await;
+        self.tasks.shutdown().await;
+        result.map_err(AppError::from)
+    }
+
+    /// Wait until a shutdown signal, then shut down.
+    pub async fn run_until(
+        self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> Result<(), AppError> {
+        signal.await;
+        self.shutdown().await
+    }
+}
+
+/// Start srvd: load the first snapshot, bind every socket, start watchers.
+/// `zones` is the zone directory's first load (`None`: the directory does not exist).
+pub async fn start(config: &Config, zones: Option<ZoneSet>) -> Result<RunningApp, AppError> {
+    let metrics = Arc::new(Metrics::new());
+    let index = IndexHandle::new(Snapshot::empty(config.ttl));
+    let mut indexer = Indexer::new(index.clone());
+    let mut tasks = JoinSet::new();
+    let stop = CancellationToken::new();
+    let (updates, updates_rx) = mpsc::channel(UPDATE_QUEUE);
+
+    let watcher = match zones {
+        Some(set) => {
+            indexer.apply(set.into_update());
+            let watcher = ZoneWatcher::new(&config.zones).map_err(|source| AppError::Watch {
+                dir: config.zones.display().to_string(),
+                source,
+            })?;
+            Some(watcher)
+        }
+        None => {
+            warn!(dir = %config.zones.display(), "zone directory does not exist; serving no zone files");
+            indexer.apply(ZoneSet::default().into_update());
+            None
+        }
+    };
+    indexer.publish();
+    tasks.spawn(run_indexer(indexer, updates_rx));
+    if let Some(watcher) = watcher {
+        tasks.spawn(watcher.run(updates.clone(), metrics.clone()));
+    }
+    drop(updates);
+
+    let handler = DnsHandler::new(index.clone(), metrics.clone());
+    let dns = DnsServer::bind(handler, &config.listen, config.tcp_idle_timeout).await?;
+    let listener = http::bind(config.http)
+        .await
+        .map_err(|source| AppError::HttpBind {
+            addr: config.http,
+            source,
+        })?;
+    let http_addr = listener.local_addr().unwrap_or(config.http);
+    info!(addr = %http_addr, "serving /metrics, /healthz, /readyz");
+    let state = HttpState {
+        index: index.clone(),
+        metrics,
+        required: vec![SourceId::Zones],
+    };
+    tasks.spawn(http::serve(listener, state, stop.clone()));
+
+    Ok(RunningApp {
+        dns,
+        http_addr,
+        index,
+        stop,
+        tasks,
+    })
+}

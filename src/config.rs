@@ -1,0 +1,222 @@
+//! Configuration: a TOML file and command-line flags (flags win), validated as a whole.
+//!
+//! [`FileConfig`] is the file as written (`deny_unknown_fields`, every key optional);
+//! [`Config`] is the merged, validated result the app runs with. Validation reports every
+//! problem at once. Nothing here binds sockets or reads zones.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::index::TtlPolicy;
+
+/// Default DNS listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:5353";
+/// Default metrics/health listen address.
+pub const DEFAULT_HTTP: &str = "127.0.0.1:9153";
+/// Default zone directory.
+pub const DEFAULT_ZONES: &str = "zones";
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The configuration file as written. Every key is optional.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<Vec<SocketAddr>>,
+    pub zones: Option<PathBuf>,
+    pub http: Option<SocketAddr>,
+    pub ttl: Option<u32>,
+    pub min_ttl: Option<u32>,
+    pub max_ttl: Option<u32>,
+    pub negative_ttl: Option<u32>,
+    pub log_level: Option<String>,
+    /// Seconds an idle TCP connection is kept open.
+    pub tcp_idle_timeout: Option<u64>,
+}
+
+impl FileConfig {
+    /// Read and parse a TOML file. Errors name the file (and line, for syntax errors).
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let message = e.message().to_string();
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: match line {
+                    Some(line) => format!("line {line}: {message}"),
+                    None => message,
+                },
+            }
+        })
+    }
+
+    /// Overlay: every key set in `flags` replaces the one here.
+    pub fn overlay(mut self, flags: FileConfig) -> Self {
+        macro_rules! take {
+            ($($f:ident),*) => { $( if flags.$f.is_some() { self.$f = flags.$f; } )* };
+        }
+        take!(
+            listen,
+            zones,
+            http,
+            ttl,
+            min_ttl,
+            max_ttl,
+            negative_ttl,
+            log_level,
+            tcp_idle_timeout
+        );
+        self
+    }
+}
+
+/// The validated configuration srvd runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub listen: Vec<SocketAddr>,
+    pub zones: PathBuf,
+    /// The zone directory was named explicitly (so it must exist).
+    pub zones_explicit: bool,
+    pub http: SocketAddr,
+    pub ttl: TtlPolicy,
+    pub log_level: String,
+    pub tcp_idle_timeout: Duration,
+}
+
+fn default_addr(s: &str) -> SocketAddr {
+    s.parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+impl Config {
+    /// Merge defaults and a file config, validating everything; returns every problem found.
+    pub fn from_file_config(file: FileConfig) -> Result<Self, Vec<ConfigError>> {
+        let mut problems = Vec::new();
+        let ttl = TtlPolicy {
+            default: file.ttl.unwrap_or(5),
+            min: file.min_ttl.unwrap_or(0),
+            max: file.max_ttl.unwrap_or(3600),
+            negative: file.negative_ttl.unwrap_or(5),
+        };
+        if ttl.min > ttl.max {
+            problems.push(ConfigError::Invalid(format!(
+                "min_ttl ({}) is greater than max_ttl ({})",
+                ttl.min, ttl.max
+            )));
+        }
+        for (name, value) in [
+            ("ttl", ttl.default),
+            ("max_ttl", ttl.max),
+            ("negative_ttl", ttl.negative),
+        ] {
+            if value > i32::MAX as u32 {
+                problems.push(ConfigError::Invalid(format!(
+                    "{name} ({value}) exceeds 2147483647"
+                )));
+            }
+        }
+        let listen = file
+            .listen
+            .unwrap_or_else(|| vec![default_addr(DEFAULT_LISTEN)]);
+        if listen.is_empty() {
+            problems.push(ConfigError::Invalid(
+                "listen: at least one address is needed".into(),
+            ));
+        }
+        let log_level = file.log_level.unwrap_or_else(|| "info".into());
+        const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+        let is_level = LEVELS.contains(&log_level.to_ascii_lowercase().as_str());
+        let is_filter = log_level.contains('=') || log_level.contains(',');
+        if !(is_level || is_filter) || tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+            problems.push(ConfigError::Invalid(format!(
+                "log_level {log_level:?} is not a level (error, warn, info, debug, trace) or filter"
+            )));
+        }
+        let tcp_idle = file.tcp_idle_timeout.unwrap_or(10);
+        if tcp_idle == 0 {
+            problems.push(ConfigError::Invalid(
+                "tcp_idle_timeout must be at least 1 second".into(),
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Config {
+            listen,
+            zones_explicit: file.zones.is_some(),
+            zones: file.zones.unwrap_or_else(|| PathBuf::from(DEFAULT_ZONES)),
+            http: file.http.unwrap_or_else(|| default_addr(DEFAULT_HTTP)),
+            ttl,
+            log_level,
+            tcp_idle_timeout: Duration::from_secs(tcp_idle),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_file_config(FileConfig::default()).unwrap();
+        assert_eq!(c.listen, vec!["127.0.0.1:5353".parse().unwrap()]);
+        assert_eq!(c.http, "127.0.0.1:9153".parse().unwrap());
+        assert_eq!(c.ttl, TtlPolicy::default());
+        assert_eq!(c.zones, PathBuf::from("zones"));
+    }
+
+    #[test]
+    fn flags_win_over_file() {
+        let file: FileConfig = toml::from_str("ttl = 30\nmax_ttl = 60\n").unwrap();
+        let flags = FileConfig {
+            ttl: Some(7),
+            ..FileConfig::default()
+        };
+        let c = Config::from_file_config(file.overlay(flags)).unwrap();
+        assert_eq!(c.ttl.default, 7);
+        assert_eq!(c.ttl.max, 60);
+    }
+
+    #[test]
+    fn reports_every_problem() {
+        let file = FileConfig {
+            min_ttl: Some(10),
+            max_ttl: Some(5),
+            log_level: Some("loud!!".into()),
+            listen: Some(vec![]),
+            ..FileConfig::default()
+        };
+        let problems = Config::from_file_config(file).unwrap_err();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+    }
+
+    #[test]
+    fn unknown_keys_and_syntax_errors_name_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("srvd.toml");
+        std::fs::write(&p, "ttl = 5\nbogus = 1\n").unwrap();
+        let e = FileConfig::load(&p).unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("bogus"), "{e}");
+    }
+}

@@ -1,0 +1,87 @@
+//! HTTP: `/metrics` (Prometheus text), `/healthz` (the process runs), `/readyz` (every source
+//! has delivered its first full load; says how stale etcd is).
+//!
+//! Read-only: it loads the current snapshot and the metrics; it changes nothing.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::index::IndexHandle;
+use crate::metrics::Metrics;
+use crate::source::SourceId;
+
+/// What the HTTP handlers read.
+#[derive(Clone)]
+pub struct HttpState {
+    pub index: IndexHandle,
+    pub metrics: Arc<Metrics>,
+    /// Sources that must be loaded before `/readyz` says 200.
+    pub required: Vec<SourceId>,
+}
+
+async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
+    let body = state.metrics.render(&state.index.load());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
+    let snap = state.index.load();
+    let missing: Vec<&str> = state
+        .required
+        .iter()
+        .filter(|s| !snap.is_loaded(&[**s]))
+        .map(|s| s.as_str())
+        .collect();
+    if missing.is_empty() {
+        (
+            StatusCode::OK,
+            format!(
+                "ready generation={} etcd_revision={}\n",
+                snap.generation, snap.etcd_revision
+            ),
+        )
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: waiting for {}\n", missing.join(", ")),
+        )
+    }
+}
+
+/// Bind the HTTP listener (so bind errors surface before anything runs).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Serve until `stop` is cancelled.
+pub async fn serve(listener: TcpListener, state: HttpState, stop: CancellationToken) {
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state);
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await;
+    if let Err(e) = result {
+        tracing::error!("HTTP server failed: {e}");
+    }
+}

@@ -1,0 +1,244 @@
+//! Folding [`Update`]s into snapshots: the index's single writer.
+//!
+//! The [`Indexer`] keeps the next snapshot under construction, applies updates in the order
+//! they arrive and publishes whole snapshots only between batches, so readers never see a
+//! half-applied reset.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use hickory_proto::rr::{Name, Record};
+use imbl::OrdMap;
+use tokio::sync::mpsc;
+use tracing::debug;
+
+use super::NameKey;
+use super::snapshot::{IndexHandle, ServiceEntry, Snapshot, Zone};
+use crate::source::{Change, Entry, SourceId, Update};
+
+/// Most updates folded into one published snapshot.
+const MAX_BATCH: usize = 4096;
+
+/// The single writer of the index.
+pub struct Indexer {
+    next: Snapshot,
+    zones_by_source: HashMap<SourceId, Vec<Name>>,
+    handle: IndexHandle,
+    dirty: bool,
+}
+
+fn merge_records(map: &mut OrdMap<NameKey, Arc<[Record]>>, name: &Name, records: Vec<Record>) {
+    let key = NameKey::new(name);
+    let merged: Arc<[Record]> = match map.get(&key) {
+        Some(existing) => existing.iter().cloned().chain(records).collect(),
+        None => records.into(),
+    };
+    map.insert(key, merged);
+}
+
+impl Indexer {
+    /// A writer that starts from the handle's current snapshot.
+    pub fn new(handle: IndexHandle) -> Self {
+        let next = (*handle.load()).clone();
+        Indexer {
+            next,
+            zones_by_source: HashMap::new(),
+            handle,
+            dirty: false,
+        }
+    }
+
+    /// Fold one update into the next snapshot (not yet visible to readers).
+    pub fn apply(&mut self, update: Update) {
+        self.dirty = true;
+        let source = update.source;
+        match update.change {
+            Change::Reset {
+                revision,
+                zones,
+                entries,
+            } => {
+                debug!(
+                    source = source.as_str(),
+                    revision,
+                    entries = entries.len(),
+                    "reset"
+                );
+                match source {
+                    SourceId::Zones => {
+                        self.next.records = OrdMap::new();
+                        self.next.zones_revision = revision;
+                    }
+                    SourceId::Etcd => {
+                        self.next.services = OrdMap::new();
+                        self.next.etcd_revision = revision;
+                    }
+                }
+                for entry in entries {
+                    self.put(entry);
+                }
+                self.zones_by_source.insert(source, zones);
+                self.rebuild_zones();
+                if !self.next.loaded.contains(&source) {
+                    self.next.loaded.push(source);
+                }
+            }
+            Change::Put { revision, entry } => {
+                self.bump_revision(source, revision);
+                self.put(entry);
+            }
+            Change::Delete { revision, name } => {
+                self.bump_revision(source, revision);
+                let key = NameKey::new(&name);
+                match source {
+                    SourceId::Zones => {
+                        self.next.records.remove(&key);
+                    }
+                    SourceId::Etcd => {
+                        self.next.services.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+
+    fn bump_revision(&mut self, source: SourceId, revision: i64) {
+        match source {
+            SourceId::Zones => self.next.zones_revision = self.next.zones_revision.max(revision),
+            SourceId::Etcd => self.next.etcd_revision = self.next.etcd_revision.max(revision),
+        }
+    }
+
+    fn put(&mut self, entry: Entry) {
+        match entry {
+            Entry::Records { name, records } => {
+                merge_records(&mut self.next.records, &name, records)
+            }
+            Entry::Service { name, service } => {
+                let key = NameKey::new(&name);
+                self.next
+                    .services
+                    .insert(key, Arc::new(ServiceEntry { name, service }));
+            }
+        }
+    }
+
+    fn rebuild_zones(&mut self) {
+        let mut zones: Vec<Zone> = Vec::new();
+        for origin in self.zones_by_source.values().flatten() {
+            let key = NameKey::new(origin);
+            if !zones.iter().any(|z| z.key == key) {
+                zones.push(Zone {
+                    origin: origin.to_lowercase(),
+                    key,
+                });
+            }
+        }
+        zones.sort_by(|a, b| {
+            b.key
+                .label_count()
+                .cmp(&a.key.label_count())
+                .then_with(|| a.key.cmp(&b.key))
+        });
+        self.next.zones = Arc::new(zones);
+    }
+
+    /// Make everything applied so far visible to readers as one snapshot.
+    pub fn publish(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        self.next.generation += 1;
+        self.handle.store(self.next.clone());
+        self.dirty = false;
+    }
+
+    /// The snapshot that the next publish will make visible.
+    pub fn pending(&self) -> &Snapshot {
+        &self.next
+    }
+}
+
+/// Apply updates from all sources as they arrive, publishing after each batch. Ends when every
+/// sender is gone.
+pub async fn run_indexer(mut indexer: Indexer, mut updates: mpsc::Receiver<Update>) {
+    while let Some(first) = updates.recv().await {
+        indexer.apply(first);
+        let mut applied = 1;
+        while applied < MAX_BATCH {
+            match updates.try_recv() {
+                Ok(update) => {
+                    indexer.apply(update);
+                    applied += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        indexer.publish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::TtlPolicy;
+    use crate::record::Service;
+
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
+    fn service(host: &str) -> Entry {
+        Entry::Service {
+            name: name(&format!("{host}.web.example.")),
+            service: Service::from_json(format!(r#"{{"host":"10.0.0.{host}"}}"#).as_bytes())
+                .unwrap(),
+        }
+    }
+
+    #[test]
+    fn nothing_is_visible_before_publish_and_resets_replace_whole() {
+        let handle = IndexHandle::new(Snapshot::empty(TtlPolicy::default()));
+        let mut indexer = Indexer::new(handle.clone());
+        indexer.apply(Update {
+            source: SourceId::Etcd,
+            change: Change::Reset {
+                revision: 7,
+                zones: vec![name("example.")],
+                entries: vec![service("1"), service("2")],
+            },
+        });
+        assert_eq!(handle.load().names_from(SourceId::Etcd), 0);
+        indexer.publish();
+        let snap = handle.load();
+        assert_eq!(snap.names_from(SourceId::Etcd), 2);
+        assert_eq!(snap.etcd_revision, 7);
+        assert!(snap.is_loaded(&[SourceId::Etcd]));
+        assert!(!snap.is_loaded(&[SourceId::Etcd, SourceId::Zones]));
+
+        indexer.apply(Update {
+            source: SourceId::Etcd,
+            change: Change::Delete {
+                revision: 8,
+                name: name("1.web.example."),
+            },
+        });
+        indexer.apply(Update {
+            source: SourceId::Etcd,
+            change: Change::Reset {
+                revision: 9,
+                zones: vec![name("example.")],
+                entries: vec![service("3")],
+            },
+        });
+        indexer.publish();
+        let snap = handle.load();
+        let keys: Vec<_> = snap
+            .services_below(&NameKey::new(&name("example.")))
+            .map(|(_, s)| s.name.to_ascii())
+            .collect();
+        assert_eq!(keys, vec!["3.web.example."]);
+        assert_eq!(snap.etcd_revision, 9);
+        assert_eq!(snap.generation, 2);
+    }
+}

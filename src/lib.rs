@@ -1,0 +1,25 @@
+//! srvd: an authoritative DNS server for service discovery.
+//!
+//! ```text
+//!  zones/*.zone ──┐                    (static records, hot-reloaded)
+//!                 ├─ source ── Update ──> index ── Arc<Snapshot> ──> dns ── Answer ──> server ──> client
+//!  etcd prefix ───┘  (snapshot at rev R,   (the only writer;          (lookup: name,     (hickory Server:
+//!                     then watch R+1..)     applies batches,           type -> Answer)    UDP + TCP)
+//!                                           publishes snapshots)
+//! ```
+//!
+//! - [`source`]: zone files (and etcd) -> [`source::Update`]
+//! - [`index`]: folds updates into immutable [`index::Snapshot`]s
+//! - [`dns`]: (snapshot, question) -> [`dns::Answer`], protocol rules, encoding
+//! - [`server`]: sockets; [`http`]: metrics and health; [`app`]: wiring
+//! - [`record`]: the SkyDNS/CoreDNS JSON value; [`config`]: file + flags
+
+pub mod app;
+pub mod config;
+pub mod dns;
+pub mod http;
+pub mod index;
+pub mod metrics;
+pub mod record;
+pub mod server;
+pub mod source;

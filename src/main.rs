@@ -1,0 +1,206 @@
+//! The `srvd` command: parse flags, load and validate configuration and zones *before*
+//! binding anything (exit 2 on any problem, listing all of them), then run until SIGINT or
+//! SIGTERM and exit 0 after draining.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use srvd::config::{Config, ConfigError, FileConfig};
+use srvd::source::zonefile::{self, ZoneSet};
+
+/// Authoritative DNS for service discovery: answers A/AAAA, SRV, TXT, MX, PTR, NS and SOA
+/// from zone files (and etcd), with short TTLs.
+#[derive(Parser)]
+#[command(name = "srvd", version, args_conflicts_with_subcommands = true)]
+#[command(
+    after_help = "Without a subcommand srvd serves (same as `srvd serve`).\n\
+Flags override the configuration file; see README.md for the file format."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    args: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve DNS (the default).
+    Serve(ServeArgs),
+    /// Validate the configuration and every zone file, print every problem, exit 2 if any.
+    Check(ServeArgs),
+}
+
+#[derive(Args, Clone, Default)]
+struct ServeArgs {
+    /// TOML configuration file (flags override its values).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// DNS listen address, UDP and TCP; repeat for more [default: 127.0.0.1:5353].
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Vec<SocketAddr>,
+    /// Directory of `*.zone` files (RFC 1035), watched and reloaded on change [default: zones].
+    #[arg(long, value_name = "DIR")]
+    zones: Option<PathBuf>,
+    /// HTTP address for /metrics, /healthz and /readyz [default: 127.0.0.1:9153].
+    #[arg(long, value_name = "ADDR:PORT")]
+    http: Option<SocketAddr>,
+    /// TTL for etcd values that set none, in seconds [default: 5].
+    #[arg(long, value_name = "SECONDS")]
+    ttl: Option<u32>,
+    /// Lowest TTL ever served [default: 0].
+    #[arg(long, value_name = "SECONDS")]
+    min_ttl: Option<u32>,
+    /// Highest TTL ever served [default: 3600].
+    #[arg(long, value_name = "SECONDS")]
+    max_ttl: Option<u32>,
+    /// TTL of negative answers: the synthesized SOA minimum [default: 5].
+    #[arg(long, value_name = "SECONDS")]
+    negative_ttl: Option<u32>,
+    /// Log level or tracing filter (error, warn, info, debug, trace) [default: info].
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// Seconds an idle TCP connection stays open [default: 10].
+    #[arg(long, value_name = "SECONDS")]
+    tcp_idle_timeout: Option<u64>,
+}
+
+impl ServeArgs {
+    fn as_file_config(&self) -> FileConfig {
+        FileConfig {
+            listen: (!self.listen.is_empty()).then(|| self.listen.clone()),
+            zones: self.zones.clone(),
+            http: self.http,
+            ttl: self.ttl,
+            min_ttl: self.min_ttl,
+            max_ttl: self.max_ttl,
+            negative_ttl: self.negative_ttl,
+            log_level: self.log_level.clone(),
+            tcp_idle_timeout: self.tcp_idle_timeout,
+        }
+    }
+}
+
+fn load_config(args: &ServeArgs) -> Result<Config, Vec<ConfigError>> {
+    let file = match &args.config {
+        Some(path) => FileConfig::load(path).map_err(|e| vec![e])?,
+        None => FileConfig::default(),
+    };
+    Config::from_file_config(file.overlay(args.as_file_config()))
+}
+
+/// The zone directory's first load; `Ok(None)` when the default directory is absent.
+fn load_zones(config: &Config) -> Result<Option<ZoneSet>, Vec<String>> {
+    if !config.zones.is_dir() {
+        if config.zones_explicit {
+            return Err(vec![format!(
+                "{}: zone directory does not exist",
+                config.zones.display()
+            )]);
+        }
+        return Ok(None);
+    }
+    zonefile::load_dir(&config.zones)
+        .map(Some)
+        .map_err(|errors| errors.iter().map(ToString::to_string).collect())
+}
+
+fn init_logging(level: &str) {
+    let filter = format!("{level},hickory_server=warn,hickory_proto=warn,hickory_net=warn");
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = tokio::signal::ctrl_c() => {},
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+async fn serve(config: Config, zones: Option<ZoneSet>) -> anyhow::Result<()> {
+    let app = srvd::app::start(&config, zones)
+        .await
+        .context("cannot start srvd")?;
+    app.run_until(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (check, args) = match cli.command {
+        Some(Command::Check(args)) => (true, args),
+        Some(Command::Serve(args)) => (false, args),
+        None => (false, cli.args),
+    };
+    let mut problems: Vec<String> = Vec::new();
+    let config = match load_config(&args) {
+        Ok(config) => Some(config),
+        Err(errors) => {
+            problems.extend(errors.iter().map(ToString::to_string));
+            None
+        }
+    };
+    let zones = match config.as_ref().map(load_zones) {
+        Some(Ok(zones)) => zones,
+        Some(Err(errors)) => {
+            problems.extend(errors);
+            None
+        }
+        None => None,
+    };
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("error: {p}");
+        }
+        eprintln!(
+            "srvd: {} problem(s) found; nothing was started",
+            problems.len()
+        );
+        return ExitCode::from(2);
+    }
+    let Some(config) = config else {
+        return ExitCode::from(2);
+    };
+    if check {
+        let (n_zones, n_records) = zones
+            .as_ref()
+            .map_or((0, 0), |z| (z.zones.len(), z.record_count));
+        println!("ok: configuration valid; {n_zones} zone(s), {n_records} record(s)");
+        return ExitCode::SUCCESS;
+    }
+    init_logging(&config.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(config, zones)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Sources: where records come from (zone files, etcd).
+//!
+//! A source reads its backing store and hands the index exactly one type, [`Update`]: either a
+//! full [`Change::Reset`] of everything that source holds, or a single [`Change::Put`] /
+//! [`Change::Delete`]. Values are decoded and validated here, at the edge; a source never
+//! touches a snapshot and never answers DNS.
+
+pub mod zonefile;
+
+use hickory_proto::rr::{Name, Record};
+
+use crate::record::Service;
+
+/// Which producer an update comes from. Each source owns its own part of the index, so a reset
+/// of one never disturbs the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SourceId {
+    /// Static zone files (`zones/*.zone`).
+    Zones,
+    /// Keys under the watched etcd prefix.
+    Etcd,
+}
+
+impl SourceId {
+    /// Stable lower-case name, used in logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceId::Zones => "zones",
+            SourceId::Etcd => "etcd",
+        }
+    }
+}
+
+/// The one type a source hands to the index.
+#[derive(Debug, Clone)]
+pub struct Update {
+    pub source: SourceId,
+    pub change: Change,
+}
+
+/// What changed.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Replace everything this source holds. `zones` are the zone apexes the source serves.
+    Reset {
+        revision: i64,
+        zones: Vec<Name>,
+        entries: Vec<Entry>,
+    },
+    /// Insert or replace the entry at one name.
+    Put { revision: i64, entry: Entry },
+    /// Remove the entry at one name.
+    Delete { revision: i64, name: Name },
+}
+
+/// Data stored at one owner name.
+#[derive(Debug, Clone)]
+pub enum Entry {
+    /// Plain resource records (zone files): answered as they are.
+    Records { name: Name, records: Vec<Record> },
+    /// A SkyDNS/CoreDNS service value (etcd): turned into records per query.
+    Service { name: Name, service: Service },
+}
+
+impl Entry {
+    /// The owner name this entry is stored at.
+    pub fn name(&self) -> &Name {
+        match self {
+            Entry::Records { name, .. } | Entry::Service { name, .. } => name,
+        }
+    }
+}
