@@ -3,7 +3,7 @@
 //! SIGTERM and exit 0 after draining.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -84,26 +84,31 @@ impl ServeArgs {
     }
 }
 
-fn load_config(args: &ServeArgs) -> Result<Config, Vec<ConfigError>> {
+/// The merged file + flags (when the file could be read) and the validated configuration.
+fn load_config(args: &ServeArgs) -> (Option<FileConfig>, Result<Config, Vec<ConfigError>>) {
     let file = match &args.config {
-        Some(path) => FileConfig::load(path).map_err(|e| vec![e])?,
+        Some(path) => match FileConfig::load(path) {
+            Ok(file) => file,
+            Err(e) => return (None, Err(vec![e])),
+        },
         None => FileConfig::default(),
     };
-    Config::from_file_config(file.overlay(args.as_file_config()))
+    let merged = file.overlay(args.as_file_config());
+    (Some(merged.clone()), Config::from_file_config(merged))
 }
 
 /// The zone directory's first load; `Ok(None)` when the default directory is absent.
-fn load_zones(config: &Config) -> Result<Option<ZoneSet>, Vec<String>> {
-    if !config.zones.is_dir() {
-        if config.zones_explicit {
+fn load_zones(dir: &Path, explicit: bool) -> Result<Option<ZoneSet>, Vec<String>> {
+    if !dir.is_dir() {
+        if explicit {
             return Err(vec![format!(
                 "{}: zone directory does not exist",
-                config.zones.display()
+                dir.display()
             )]);
         }
         return Ok(None);
     }
-    zonefile::load_dir(&config.zones)
+    zonefile::load_dir(dir)
         .map(Some)
         .map_err(|errors| errors.iter().map(ToString::to_string).collect())
 }
@@ -112,8 +117,10 @@ fn init_logging(level: &str) {
     let filter = format!("{level},hickory_server=warn,hickory_proto=warn,hickory_net=warn");
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }
@@ -150,18 +157,26 @@ fn main() -> ExitCode {
         None => (false, cli.args),
     };
     let mut problems: Vec<String> = Vec::new();
-    let config = match load_config(&args) {
+    let (merged, config) = load_config(&args);
+    let config = match config {
         Ok(config) => Some(config),
         Err(errors) => {
             problems.extend(errors.iter().map(ToString::to_string));
             None
         }
     };
-    let zones = match config.as_ref().map(load_zones) {
-        Some(Ok(zones)) => zones,
-        Some(Err(errors)) => {
-            problems.extend(errors);
-            None
+    // Zones are checked even when the configuration is invalid, so every problem is listed.
+    let zones = match merged.map(|m| m.zones) {
+        Some(dir) => {
+            let explicit = dir.is_some();
+            let dir = dir.unwrap_or_else(|| PathBuf::from(srvd::config::DEFAULT_ZONES));
+            match load_zones(&dir, explicit) {
+                Ok(zones) => zones,
+                Err(errors) => {
+                    problems.extend(errors);
+                    None
+                }
+            }
         }
         None => None,
     };

@@ -1,0 +1,204 @@
+//! Shared test helpers: an in-process srvd on port 0 over temp zone files, and a tiny DNS
+//! client (UDP and TCP) built on hickory-proto.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{Name, Record, RecordType};
+use srvd::app::{RunningApp, start};
+use srvd::config::{Config, FileConfig};
+use srvd::source::zonefile;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+/// A running in-process server and its zone directory.
+pub struct TestServer {
+    pub app: RunningApp,
+    pub dir: tempfile::TempDir,
+    pub addr: SocketAddr,
+}
+
+pub fn write_zones(dir: &Path, zones: &[(&str, &str)]) {
+    for (file, text) in zones {
+        std::fs::write(dir.join(file), text).unwrap();
+    }
+}
+
+pub fn test_config(zones: PathBuf) -> Config {
+    Config::from_file_config(FileConfig {
+        listen: Some(vec!["127.0.0.1:0".parse().unwrap()]),
+        http: Some("127.0.0.1:0".parse().unwrap()),
+        zones: Some(zones),
+        ..FileConfig::default()
+    })
+    .unwrap()
+}
+
+impl TestServer {
+    /// Start srvd serving the given zone files (`(file name, text)`).
+    pub async fn start(zones: &[(&str, &str)]) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        write_zones(dir.path(), zones);
+        let config = test_config(dir.path().to_path_buf());
+        let set = zonefile::load_dir(dir.path()).expect("test zones load");
+        let app = start(&config, Some(set)).await.expect("srvd starts");
+        let addr = app.dns_addrs()[0];
+        TestServer { app, dir, addr }
+    }
+
+    pub async fn udp(&self, name: &str, qtype: RecordType) -> Message {
+        query_udp(self.addr, &query(name, qtype, Some(1232))).await
+    }
+
+    pub async fn tcp(&self, name: &str, qtype: RecordType) -> Message {
+        query_tcp(self.addr, &query(name, qtype, None)).await
+    }
+}
+
+/// A query message with id 4242 and, optionally, EDNS with this payload size.
+pub fn query(name: &str, qtype: RecordType, edns_payload: Option<u16>) -> Message {
+    let mut m = Message::new(4242, MessageType::Query, OpCode::Query);
+    m.metadata.recursion_desired = true;
+    m.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
+    if let Some(payload) = edns_payload {
+        let mut edns = Edns::new();
+        edns.set_max_payload(payload);
+        m.set_edns(edns);
+    }
+    m
+}
+
+/// Send raw bytes over UDP and return the raw reply.
+pub async fn exchange_udp_raw(addr: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sock.send_to(bytes, addr).await.unwrap();
+    let mut buf = vec![0u8; 65535];
+    match tokio::time::timeout(Duration::from_secs(2), sock.recv(&mut buf)).await {
+        Ok(Ok(n)) => Some(buf[..n].to_vec()),
+        _ => None,
+    }
+}
+
+pub async fn query_udp(addr: SocketAddr, message: &Message) -> Message {
+    let reply = exchange_udp_raw(addr, &message.to_vec().unwrap())
+        .await
+        .expect("UDP reply");
+    Message::from_vec(&reply).expect("reply decodes")
+}
+
+/// Write one length-prefixed message on a TCP stream.
+pub async fn tcp_send(stream: &mut TcpStream, bytes: &[u8]) {
+    let len = u16::try_from(bytes.len()).unwrap().to_be_bytes();
+    stream.write_all(&len).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+}
+
+/// Read one length-prefixed message from a TCP stream (None on EOF or timeout).
+pub async fn tcp_recv(stream: &mut TcpStream) -> Option<Message> {
+    let read = async {
+        let mut len = [0u8; 2];
+        stream.read_exact(&mut len).await.ok()?;
+        let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        stream.read_exact(&mut buf).await.ok()?;
+        Message::from_vec(&buf).ok()
+    };
+    tokio::time::timeout(Duration::from_secs(5), read)
+        .await
+        .ok()?
+}
+
+pub async fn query_tcp(addr: SocketAddr, message: &Message) -> Message {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    tcp_send(&mut stream, &message.to_vec().unwrap()).await;
+    tcp_recv(&mut stream).await.expect("TCP reply")
+}
+
+/// Records rendered as `name TTL IN TYPE rdata`, sorted (order within a section is not
+/// significant in DNS).
+pub fn render(records: &[Record]) -> Vec<String> {
+    let mut out: Vec<String> = records.iter().map(|r| r.to_string()).collect();
+    out.sort();
+    out
+}
+
+/// One table-driven answer case, CoreDNS style.
+pub struct Case {
+    pub name: &'static str,
+    pub qname: &'static str,
+    pub qtype: RecordType,
+    pub rcode: ResponseCode,
+    pub answer: &'static [&'static str],
+    pub authority: &'static [&'static str],
+    pub additional: &'static [&'static str],
+}
+
+fn sorted(v: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = v.iter().map(|s| s.to_string()).collect();
+    out.sort();
+    out
+}
+
+/// Check a reply against a case; returns a description of every mismatch.
+pub fn check(case: &Case, reply: &Message) -> Vec<String> {
+    let mut problems = Vec::new();
+    if reply.metadata.response_code != case.rcode {
+        problems.push(format!(
+            "rcode: got {:?}, want {:?}",
+            reply.metadata.response_code, case.rcode
+        ));
+    }
+    for (section, got, want) in [
+        ("answer", &reply.answers, case.answer),
+        ("authority", &reply.authorities, case.authority),
+        ("additional", &reply.additionals, case.additional),
+    ] {
+        let got = render(got);
+        let want = sorted(want);
+        if got != want {
+            problems.push(format!("{section}:\n  got  {got:#?}\n  want {want:#?}"));
+        }
+    }
+    problems
+}
+
+/// Run every case over UDP and fail listing every mismatching case.
+pub async fn run_cases(server: &TestServer, cases: &[Case]) {
+    let mut failures = Vec::new();
+    for case in cases {
+        let reply = server.udp(case.qname, case.qtype).await;
+        let problems = check(case, &reply);
+        if !problems.is_empty() {
+            failures.push(format!(
+                "case {:?} ({} {}):\n{}",
+                case.name,
+                case.qname,
+                case.qtype,
+                problems.join("\n")
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
+/// A blocking HTTP/1.1 GET; returns the whole response (status line, headers, body).
+pub fn http_get(addr: SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: srvd\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}

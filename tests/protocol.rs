@@ -1,0 +1,264 @@
+//! Protocol conformance over real sockets (server on port 0): each test is named after the
+//! RFC section it checks.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestServer, exchange_udp_raw, query, query_tcp, query_udp, tcp_recv, tcp_send};
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::rdata::opt::EdnsOption;
+use hickory_proto::rr::{DNSClass, Name, RecordType};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+
+/// A zone with one name that has 60 A records (~1 KiB answer).
+fn big_zone() -> String {
+    let mut z = String::from(
+        "$TTL 60\n@ SOA ns hostmaster 1 7200 1800 86400 5\n@ NS ns\nns A 192.0.2.53\nsmall A 192.0.2.1\n",
+    );
+    for i in 1..=60 {
+        z.push_str(&format!("big A 198.51.100.{i}\n"));
+    }
+    z
+}
+
+async fn server() -> TestServer {
+    TestServer::start(&[("wire.test.zone", &big_zone())]).await
+}
+
+#[tokio::test]
+async fn rfc1035_4_2_1_udp_without_edns_truncates_at_512_and_tcp_has_everything() {
+    let server = server().await;
+    let q = query("big.wire.test.", RecordType::A, None);
+    let raw = exchange_udp_raw(server.addr, &q.to_vec().unwrap())
+        .await
+        .unwrap();
+    assert!(raw.len() <= 512, "UDP answer is {} bytes", raw.len());
+    let udp = Message::from_vec(&raw).unwrap();
+    assert!(udp.metadata.truncation, "TC must be set");
+    assert!(udp.edns.is_none(), "no OPT when the query had none");
+
+    let tcp = query_tcp(server.addr, &q).await;
+    assert!(!tcp.metadata.truncation);
+    assert_eq!(tcp.answers.len(), 60);
+    server.app.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn rfc6891_6_2_5_udp_payload_is_min_of_client_and_ours() {
+    let server = server().await;
+    // Client allows 4096; we advertise and use at most 1232: 60 A records (~1 KiB) fit.
+    let reply = query_udp(
+        server.addr,
+        &query("big.wire.test.", RecordType::A, Some(4096)),
+    )
+    .await;
+    let edns = reply.edns.as_ref().expect("OPT echoed");
+    assert_eq!(edns.max_payload(), 1232);
+    assert_eq!(edns.version(), 0);
+    assert!(!reply.metadata.truncation);
+    assert_eq!(reply.answers.len(), 60);
+
+    // Client allows 600: truncated, and never more than 600 bytes.
+    let q = query("big.wire.test.", RecordType::A, Some(600));
+    let raw = exchange_udp_raw(server.addr, &q.to_vec().unwrap())
+        .await
+        .unwrap();
+    assert!(raw.len() <= 600, "{} bytes", raw.len());
+    assert!(Message::from_vec(&raw).unwrap().metadata.truncation);
+    server.app.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn rfc6891_6_1_3_unsupported_version_gets_badvers() {
+    let server = server().await;
+    let mut q = query("small.wire.test.", RecordType::A, Some(1232));
+    let mut edns = Edns::new();
+    edns.set_version(1);
+    q.set_edns(edns);
+    let reply = query_udp(server.addr, &q).await;
+    assert_eq!(u16::from(reply.metadata.response_code), 16, "BADVERS");
+    assert!(reply.answers.is_empty());
+    assert_eq!(reply.edns.as_ref().map(Edns::version), Some(0));
+    server.app.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn rfc6891_6_1_2_unknown_options_and_flags_are_ignored() {
+    let server = server().await;
+    let mut q = query("small.wire.test.", RecordType::A, Some(1232));
+    let mut edns = Edns::new();
+    edns.set_max_payload(1232);
+    edns.set_dnssec_ok(true);
+    edns.options_mut()
+        .insert(EdnsOption::Unknown(65001, vec![1, 2, 3]));
+    q.set_edns(edns);
+    let reply = query_udp(server.addr, &q).await;
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(reply.answers.len(), 1);
+    let opt = reply.edns.expect("OPT echoed");
+    assert!(
+        opt.option(hickory_proto::rr::rdata::opt::EdnsCode::Unknown(65001))
+            .is_none()
+    );
+    server.app.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn rfc1035_4_1_2_more_than_one_question_is_formerr() {
+    let server = server().await;
+    let mut q = query("small.wire.test.", RecordType::A, None);
+    q.add_query(Query::query(
+        Name::from_ascii("big.wire.test.").unwrap(),
+        RecordType::A,
+    ));
+    let reply = query_udp(server.addr, &q).await;
+    assert_eq!(reply.metadata.response_code, ResponseCode::FormErr);
+
+    let empty = Message::new(7, MessageType::Query, OpCode::Query);
+    let reply = query_udp(server.addr, &empty).await;
+    assert_eq!(reply.metadata.response_code, ResponseCode::FormErr);
+    assert_eq!(reply.metadata.id, 7);
+    server.app.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn rfc1035_4_1_1_malformed_queries_get_formerr_or_silence_and_never_crash() {
+    let server = server().await;
+    // Header claims one question, body is garbage: FORMERR with the same id.
+    let garbage = [
+        0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff,
+    ];
+    let reply = exchange_udp_raw(server.addr, &garbage)
+        .await
+        .expect("a reply");
+    let reply = Message::from_vec(&reply).unwrap();
+    assert_eq!(reply.metadata.response_code, ResponseCode::FormErr);
+    assert_eq!(reply.metadata.id, 0x1234);
+    // Shorter than a header: dropped.
+    assert!(exchange_udp_raw(server.addr, &[1, 2, 3]).await.is_none());
+    // A response (QR=1) is never answered (no reflection).
+    let mut response = query("small.wire.test.", RecordType::A, None);
+    response.metadata.message_type = MessageType::Response;
+    assert!(
+        exchange_udp_raw(server.addr, &response.to_vec().unwrap())
+            .await
+            .is_none()
+    );
+
+    // A bounded storm of pseudo-random packets; the server must still answer afterwards.
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..2000 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let len = 12 + (seed % 100) as usize;
+        let packet: Vec<u8> = (0..len).map(|i| (seed >> (i % 56)) as u8).collect();
+        sock.send_to(&packet, server.addr).await.unwrap();
+    }
+    // The storm can overflow the socket buffer (the kernel drops datagrams), so retry the way
+    // a stub resolver does.
+    let q = query("small.wire.test.", RecordType::A, None)
+        .to_vec()
+        .unwrap();
+    let mut answered = None;
+    for _ in 0..5 {
+        if let Some(reply) = exchange_udp_raw(server.addr, &q).await {
+            answered = Some(Message::from_vec(&reply).unwrap());
+            break;
+        }
+    }
+    assert_eq!(
+        answered
+            .expect("server answers after the storm")
+            .answers
+            .len(),
+        1
+    );
+    server.app.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn rfc1035_4_1_1_unknown_opcode_is_notimp() {
+    let server = server().await;
+    for op in [OpCode::Status, OpCode::Notify, OpCode::Update] {
+        let mut q = Message::new(99, MessageType::Query, op);
+        q.add_query(Query::query(
+            Name::from_ascii("small.wire.test.").unwrap(),
+            RecordType::A,
+        ));
+        let reply = query_udp(server.addr, &q).await;
+        assert_eq!(reply.metadata.response_code, ResponseCode::NotImp, "{op:?}");
+    }
+    server.app.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn rfc1035_3_2_4_other_classes_and_zone_transfers_are_refused() {
+    let server = server().await;
+    let mut q = Message::new(5, MessageType::Query, OpCode::Query);
+    let mut chaos = Query::query(Name::from_ascii("version.bind.").unwrap(), RecordType::TXT);
+    chaos.set_query_class(DNSClass::CH);
+    q.add_query(chaos);
+    assert_eq!(
+        query_udp(server.addr, &q).await.metadata.response_code,
+        ResponseCode::Refused
+    );
+    let axfr = query("wire.test.", RecordType::AXFR, None);
+    assert_eq!(
+        query_tcp(server.addr, &axfr).await.metadata.response_code,
+        ResponseCode::Refused
+    );
+    server.app.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn rfc7766_6_2_1_1_pipelined_tcp_queries_all_get_answers() {
+    let server = server().await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let names = ["small.wire.test.", "big.wire.test.", "nope.wire.test."];
+    for (i, name) in names.iter().enumerate() {
+        let mut q = query(name, RecordType::A, None);
+        q.metadata.id = 100 + i as u16;
+        tcp_send(&mut stream, &q.to_vec().unwrap()).await;
+    }
+    let mut ids = Vec::new();
+    for _ in names {
+        let reply = tcp_recv(&mut stream).await.expect("pipelined reply");
+        ids.push(reply.metadata.id);
+    }
+    ids.sort();
+    assert_eq!(ids, vec![100, 101, 102]);
+    server.app.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn rfc7766_6_2_3_idle_tcp_connections_are_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_zones(dir.path(), &[("wire.test.zone", &big_zone())]);
+    let mut config = common::test_config(dir.path().to_path_buf());
+    config.tcp_idle_timeout = Duration::from_secs(1);
+    let set = srvd::source::zonefile::load_dir(dir.path()).unwrap();
+    let app = srvd::app::start(&config, Some(set)).await.unwrap();
+    let mut stream = TcpStream::connect(app.dns_addrs()[0]).await.unwrap();
+    let mut buf = [0u8; 16];
+    let closed = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "idle connection must be closed: {closed:?}"
+    );
+    // A half-sent message (length prefix only) is dropped too, and the server still answers.
+    let mut stalled = TcpStream::connect(app.dns_addrs()[0]).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stalled, &[0, 40])
+        .await
+        .unwrap();
+    let reply = query_udp(
+        app.dns_addrs()[0],
+        &query("small.wire.test.", RecordType::A, None),
+    )
+    .await;
+    assert_eq!(reply.answers.len(), 1);
+    app.shutdown().await.unwrap();
+}
