@@ -21,6 +21,7 @@ use crate::index::{IndexHandle, Indexer, Snapshot, run_indexer};
 use crate::metrics::Metrics;
 use crate::server::{DnsServer, ServerError};
 use crate::source::SourceId;
+use crate::source::etcd::EtcdSource;
 use crate::source::zonefile::{ZoneSet, ZoneWatcher};
 
 /// How long shutdown waits for in-flight answers.
@@ -115,6 +116,15 @@ pub async fn start(config: &Config, zones: Option<ZoneSet>) -> Result<RunningApp
     if let Some(watcher) = watcher {
         tasks.spawn(watcher.run(updates.clone(), metrics.clone()));
     }
+    let mut required = vec![SourceId::Zones];
+    let mut etcd_status = None;
+    if let Some(settings) = &config.etcd {
+        let source = EtcdSource::new(settings.clone(), updates.clone(), metrics.clone());
+        etcd_status = Some(source.status());
+        required.push(SourceId::Etcd);
+        info!(endpoints = ?settings.endpoints, prefix = %settings.prefix, "following etcd");
+        tasks.spawn(source.run(stop.clone()));
+    }
     drop(updates);
 
     let handler = DnsHandler::new(index.clone(), metrics.clone());
@@ -130,7 +140,8 @@ pub async fn start(config: &Config, zones: Option<ZoneSet>) -> Result<RunningApp
     let state = HttpState {
         index: index.clone(),
         metrics,
-        required: vec![SourceId::Zones],
+        required,
+        etcd: etcd_status,
     };
     tasks.spawn(http::serve(listener, state, stop.clone()));
 

@@ -11,7 +11,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use thiserror::Error;
 
+use hickory_proto::rr::Name;
+
 use crate::index::TtlPolicy;
+use crate::source::etcd::EtcdSettings;
 
 /// Default DNS listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5353";
@@ -19,6 +22,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:5353";
 pub const DEFAULT_HTTP: &str = "127.0.0.1:9153";
 /// Default zone directory.
 pub const DEFAULT_ZONES: &str = "zones";
+/// Default etcd key prefix (SkyDNS's).
+pub const DEFAULT_ETCD_PREFIX: &str = "/skydns";
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -47,6 +52,20 @@ pub struct FileConfig {
     pub log_level: Option<String>,
     /// Seconds an idle TCP connection is kept open.
     pub tcp_idle_timeout: Option<u64>,
+    /// etcd endpoints (`http://127.0.0.1:2379`); none: no etcd source.
+    pub etcd: Option<Vec<String>>,
+    pub etcd_prefix: Option<String>,
+    /// Zones served from etcd (`skydns.local.`).
+    pub domain: Option<Vec<String>>,
+    pub etcd_ca: Option<PathBuf>,
+    pub etcd_cert: Option<PathBuf>,
+    pub etcd_key: Option<PathBuf>,
+    pub etcd_user: Option<String>,
+    /// File holding the etcd password (else `SRVD_ETCD_PASSWORD`).
+    pub etcd_password_file: Option<PathBuf>,
+    /// From the environment (`SRVD_ETCD_PASSWORD`), never from the file.
+    #[serde(skip)]
+    pub etcd_password: Option<String>,
 }
 
 impl FileConfig {
@@ -85,7 +104,16 @@ impl FileConfig {
             max_ttl,
             negative_ttl,
             log_level,
-            tcp_idle_timeout
+            tcp_idle_timeout,
+            etcd,
+            etcd_prefix,
+            domain,
+            etcd_ca,
+            etcd_cert,
+            etcd_key,
+            etcd_user,
+            etcd_password_file,
+            etcd_password
         );
         self
     }
@@ -102,6 +130,8 @@ pub struct Config {
     pub ttl: TtlPolicy,
     pub log_level: String,
     pub tcp_idle_timeout: Duration,
+    /// The etcd source, when configured.
+    pub etcd: Option<EtcdSettings>,
 }
 
 fn default_addr(s: &str) -> SocketAddr {
@@ -112,6 +142,7 @@ impl Config {
     /// Merge defaults and a file config, validating everything; returns every problem found.
     pub fn from_file_config(file: FileConfig) -> Result<Self, Vec<ConfigError>> {
         let mut problems = Vec::new();
+        let etcd = etcd_settings(&file, &mut problems);
         let ttl = TtlPolicy {
             default: file.ttl.unwrap_or(5),
             min: file.min_ttl.unwrap_or(0),
@@ -162,6 +193,7 @@ impl Config {
             return Err(problems);
         }
         Ok(Config {
+            etcd,
             listen,
             zones_explicit: file.zones.is_some(),
             zones: file.zones.unwrap_or_else(|| PathBuf::from(DEFAULT_ZONES)),
@@ -171,6 +203,88 @@ impl Config {
             tcp_idle_timeout: Duration::from_secs(tcp_idle),
         })
     }
+}
+
+fn etcd_settings(file: &FileConfig, problems: &mut Vec<ConfigError>) -> Option<EtcdSettings> {
+    let mut invalid = |m: String| problems.push(ConfigError::Invalid(m));
+    let endpoints = file.etcd.clone().unwrap_or_default();
+    let endpoints: Vec<String> = endpoints
+        .iter()
+        .flat_map(|e| e.split(','))
+        .map(|e| e.trim().to_string())
+        .filter(|e| !e.is_empty())
+        .collect();
+    let mut domains = Vec::new();
+    for d in file.domain.iter().flatten() {
+        match Name::from_ascii(d) {
+            Ok(mut name) if !name.is_root() => {
+                name.set_fqdn(true);
+                domains.push(name.to_lowercase());
+            }
+            _ => invalid(format!("domain {d:?} is not a valid domain name")),
+        }
+    }
+    if endpoints.is_empty() {
+        if !domains.is_empty() {
+            invalid("--domain needs --etcd (the domains are served from etcd)".into());
+        }
+        return None;
+    }
+    if domains.is_empty() && file.domain.is_none() {
+        invalid("--etcd needs at least one --domain to serve (e.g. --domain skydns.local.)".into());
+    }
+    for e in &endpoints {
+        let scheme_ok = e.starts_with("http://") || e.starts_with("https://") || !e.contains("://");
+        if !scheme_ok {
+            invalid(format!("etcd endpoint {e:?} must be http:// or https://"));
+        }
+    }
+    let prefix = file
+        .etcd_prefix
+        .clone()
+        .unwrap_or_else(|| DEFAULT_ETCD_PREFIX.to_string());
+    if !prefix.starts_with('/') || prefix.trim_end_matches('/').is_empty() {
+        invalid(format!(
+            "etcd_prefix {prefix:?} must start with '/' and not be '/' alone"
+        ));
+    }
+    if file.etcd_cert.is_some() != file.etcd_key.is_some() {
+        invalid("--etcd-cert and --etcd-key go together".into());
+    }
+    for path in [&file.etcd_ca, &file.etcd_cert, &file.etcd_key]
+        .into_iter()
+        .flatten()
+    {
+        if !path.is_file() {
+            invalid(format!("{}: no such file", path.display()));
+        }
+    }
+    let password = match (&file.etcd_password_file, &file.etcd_password) {
+        (Some(path), _) => match std::fs::read_to_string(path) {
+            Ok(p) => Some(p.trim_end_matches(['\n', '\r']).to_string()),
+            Err(e) => {
+                invalid(format!(
+                    "{}: cannot read password file: {e}",
+                    path.display()
+                ));
+                None
+            }
+        },
+        (None, password) => password.clone(),
+    };
+    if file.etcd_user.is_some() && password.is_none() {
+        invalid("--etcd-user needs a password: SRVD_ETCD_PASSWORD or --etcd-password-file".into());
+    }
+    Some(EtcdSettings {
+        endpoints,
+        prefix,
+        domains,
+        ca: file.etcd_ca.clone(),
+        cert: file.etcd_cert.clone(),
+        key: file.etcd_key.clone(),
+        user: file.etcd_user.clone(),
+        password,
+    })
 }
 
 #[cfg(test)]
@@ -209,6 +323,36 @@ mod tests {
         };
         let problems = Config::from_file_config(file).unwrap_err();
         assert_eq!(problems.len(), 3, "{problems:?}");
+    }
+
+    #[test]
+    fn etcd_settings_are_validated() {
+        let file = FileConfig {
+            etcd: Some(vec!["http://127.0.0.1:2379,http://127.0.0.2:2379".into()]),
+            domain: Some(vec!["SkyDNS.local".into()]),
+            ..FileConfig::default()
+        };
+        let etcd = Config::from_file_config(file).unwrap().etcd.unwrap();
+        assert_eq!(etcd.endpoints.len(), 2);
+        assert_eq!(etcd.domains[0].to_ascii(), "skydns.local.");
+        assert_eq!(etcd.prefix, "/skydns");
+
+        let file = FileConfig {
+            etcd: Some(vec!["ftp://x".into()]),
+            etcd_prefix: Some("skydns".into()),
+            etcd_cert: Some("/nonexistent.pem".into()),
+            etcd_user: Some("srvd".into()),
+            ..FileConfig::default()
+        };
+        let problems = Config::from_file_config(file).unwrap_err();
+        // no domain, bad scheme, bad prefix, cert without key, missing file, no password
+        assert_eq!(problems.len(), 6, "{problems:?}");
+
+        let file = FileConfig {
+            domain: Some(vec!["skydns.local.".into()]),
+            ..FileConfig::default()
+        };
+        assert_eq!(Config::from_file_config(file).unwrap_err().len(), 1);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::index::IndexHandle;
 use crate::metrics::Metrics;
 use crate::source::SourceId;
+use crate::source::etcd::EtcdStatus;
 
 /// What the HTTP handlers read.
 #[derive(Clone)]
@@ -25,9 +26,14 @@ pub struct HttpState {
     pub metrics: Arc<Metrics>,
     /// Sources that must be loaded before `/readyz` says 200.
     pub required: Vec<SourceId>,
+    /// etcd connection health, when etcd is configured.
+    pub etcd: Option<Arc<EtcdStatus>>,
 }
 
 async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
+    if let Some(etcd) = &state.etcd {
+        state.metrics.etcd_stale(etcd.stale_seconds());
+    }
     let body = state.metrics.render(&state.index.load());
     (
         [(
@@ -50,18 +56,25 @@ async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
         .filter(|s| !snap.is_loaded(&[**s]))
         .map(|s| s.as_str())
         .collect();
+    let etcd = match &state.etcd {
+        Some(status) => format!(
+            " etcd_revision={} etcd_connected={} etcd_stale_seconds={:.1}",
+            snap.etcd_revision,
+            status.connected(),
+            status.stale_seconds()
+        ),
+        None => String::new(),
+    };
+    // Stale data still answers (stale beats SERVFAIL), so staleness is reported, not failed.
     if missing.is_empty() {
         (
             StatusCode::OK,
-            format!(
-                "ready generation={} etcd_revision={}\n",
-                snap.generation, snap.etcd_revision
-            ),
+            format!("ready generation={}{etcd}\n", snap.generation),
         )
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: waiting for {}\n", missing.join(", ")),
+            format!("not ready: waiting for {}{etcd}\n", missing.join(", ")),
         )
     }
 }

@@ -66,6 +66,35 @@ struct ServeArgs {
     /// Seconds an idle TCP connection stays open [default: 10].
     #[arg(long, value_name = "SECONDS")]
     tcp_idle_timeout: Option<u64>,
+    /// etcd endpoints, comma-separated or repeated (enables the etcd source).
+    #[arg(
+        long,
+        value_name = "URL[,URL...]",
+        env = "SRVD_ETCD",
+        value_delimiter = ','
+    )]
+    etcd: Vec<String>,
+    /// Key prefix whose subtree holds the records [default: /skydns].
+    #[arg(long, value_name = "PREFIX")]
+    etcd_prefix: Option<String>,
+    /// Zone served from etcd; repeat for more (e.g. skydns.local.).
+    #[arg(long, value_name = "ZONE")]
+    domain: Vec<String>,
+    /// CA certificate (PEM) to verify etcd's server certificate.
+    #[arg(long, value_name = "FILE")]
+    etcd_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for etcd; with --etcd-key.
+    #[arg(long, value_name = "FILE")]
+    etcd_cert: Option<PathBuf>,
+    /// Client key (PEM) for etcd; with --etcd-cert.
+    #[arg(long, value_name = "FILE")]
+    etcd_key: Option<PathBuf>,
+    /// etcd user; the password comes from SRVD_ETCD_PASSWORD or --etcd-password-file.
+    #[arg(long, value_name = "USER")]
+    etcd_user: Option<String>,
+    /// File holding the etcd password.
+    #[arg(long, value_name = "FILE")]
+    etcd_password_file: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -80,6 +109,15 @@ impl ServeArgs {
             negative_ttl: self.negative_ttl,
             log_level: self.log_level.clone(),
             tcp_idle_timeout: self.tcp_idle_timeout,
+            etcd: (!self.etcd.is_empty()).then(|| self.etcd.clone()),
+            etcd_prefix: self.etcd_prefix.clone(),
+            domain: (!self.domain.is_empty()).then(|| self.domain.clone()),
+            etcd_ca: self.etcd_ca.clone(),
+            etcd_cert: self.etcd_cert.clone(),
+            etcd_key: self.etcd_key.clone(),
+            etcd_user: self.etcd_user.clone(),
+            etcd_password_file: self.etcd_password_file.clone(),
+            etcd_password: std::env::var("SRVD_ETCD_PASSWORD").ok(),
         }
     }
 }

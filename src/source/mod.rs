@@ -5,6 +5,8 @@
 //! [`Change::Delete`]. Values are decoded and validated here, at the edge; a source never
 //! touches a snapshot and never answers DNS.
 
+pub mod etcd;
+pub mod key;
 pub mod zonefile;
 
 use hickory_proto::rr::{Name, Record};

@@ -1,0 +1,142 @@
+//! etcd key <-> DNS name, the SkyDNS/CoreDNS layout: `<prefix>/` + labels reversed, lower case.
+//! With prefix `/skydns`, `/skydns/local/skydns/web/1` is `1.web.skydns.local.`.
+//! Only the mapping lives here; values are decoded in `record`.
+
+use hickory_proto::rr::Name;
+use thiserror::Error;
+
+/// Why a key does not name a served record.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum KeyError {
+    #[error("key is not valid UTF-8")]
+    NotUtf8,
+    #[error("key is not under the prefix {0}")]
+    NotUnderPrefix(String),
+    #[error("key has an empty label (\"//\" or a trailing \"/\")")]
+    EmptyLabel,
+    #[error("label {0:?} is longer than 63 bytes")]
+    LabelTooLong(String),
+    #[error("not a valid domain name: {0}")]
+    BadName(String),
+    #[error("{0} is outside every served domain")]
+    OutsideZones(String),
+}
+
+/// Maps keys under one prefix to names inside the served domains, and back.
+#[derive(Debug, Clone)]
+pub struct KeyMapper {
+    /// Normalized: leading `/`, no trailing `/`.
+    prefix: String,
+    domains: Vec<Name>,
+}
+
+impl KeyMapper {
+    /// `prefix` like `/skydns` (a trailing `/` is ignored); `domains` are the served zones.
+    pub fn new(prefix: &str, domains: &[Name]) -> Self {
+        let trimmed = prefix.trim_end_matches('/');
+        let prefix = if trimmed.starts_with('/') {
+            trimmed.to_string()
+        } else {
+            format!("/{trimmed}")
+        };
+        KeyMapper {
+            prefix,
+            domains: domains.iter().map(Name::to_lowercase).collect(),
+        }
+    }
+
+    /// What to range over / watch: `<prefix>/`.
+    pub fn watch_prefix(&self) -> String {
+        format!("{}/", self.prefix)
+    }
+
+    /// The served domains.
+    pub fn domains(&self) -> &[Name] {
+        &self.domains
+    }
+
+    /// The DNS name a key stands for.
+    pub fn name_of(&self, key: &[u8]) -> Result<Name, KeyError> {
+        let key = std::str::from_utf8(key).map_err(|_| KeyError::NotUtf8)?;
+        let rest = key
+            .strip_prefix(&self.prefix)
+            .and_then(|r| r.strip_prefix('/'))
+            .ok_or_else(|| KeyError::NotUnderPrefix(self.prefix.clone()))?;
+        let labels: Vec<&str> = rest.split('/').collect();
+        if labels.iter().any(|l| l.is_empty()) {
+            return Err(KeyError::EmptyLabel);
+        }
+        if let Some(long) = labels.iter().find(|l| l.len() > 63) {
+            return Err(KeyError::LabelTooLong((*long).to_string()));
+        }
+        let lower: Vec<String> = labels
+            .iter()
+            .rev()
+            .map(|l| l.to_ascii_lowercase())
+            .collect();
+        let mut name = Name::from_labels(lower.iter().map(String::as_bytes))
+            .map_err(|e| KeyError::BadName(e.to_string()))?;
+        name.set_fqdn(true);
+        if !self.domains.iter().any(|d| d.zone_of(&name)) {
+            return Err(KeyError::OutsideZones(name.to_ascii()));
+        }
+        Ok(name)
+    }
+
+    /// The key of a name (`1.web.skydns.local.` -> `/skydns/local/skydns/web/1`).
+    pub fn key_of(&self, name: &Name) -> String {
+        let mut key = self.prefix.clone();
+        for label in name.to_lowercase().iter().rev() {
+            key.push('/');
+            key.push_str(&String::from_utf8_lossy(label));
+        }
+        key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mapper() -> KeyMapper {
+        KeyMapper::new("/skydns/", &[Name::from_ascii("skydns.local.").unwrap()])
+    }
+
+    #[test]
+    fn maps_keys_both_ways() {
+        let m = mapper();
+        let cases = [
+            ("/skydns/local/skydns/web/1", Ok("1.web.skydns.local.")),
+            (
+                "/skydns/local/skydns/east/prod/rails/1",
+                Ok("1.rails.prod.east.skydns.local."),
+            ),
+            ("/skydns/local/skydns/Web/X1", Ok("x1.web.skydns.local.")),
+            ("/skydns/local/skydns", Ok("skydns.local.")),
+            ("/skydns/local/other/web", Err("outside")),
+            ("/skydnsx/local/skydns/web", Err("prefix")),
+            ("/skydns/local/skydns//web", Err("empty")),
+            ("/skydns/local/skydns/web/", Err("empty")),
+        ];
+        for (key, want) in cases {
+            let got = m.name_of(key.as_bytes());
+            match (want, got) {
+                (Ok(name), Ok(got)) => {
+                    assert_eq!(got.to_ascii(), name, "{key}");
+                    assert_eq!(m.key_of(&got), key.to_ascii_lowercase(), "{key}");
+                }
+                (Err(what), Err(e)) => assert!(
+                    e.to_string().contains(what) || format!("{e:?}").to_lowercase().contains(what),
+                    "{key}: {e}"
+                ),
+                (want, got) => panic!("{key}: want {want:?}, got {got:?}"),
+            }
+        }
+        let long = format!("/skydns/local/skydns/{}", "a".repeat(64));
+        assert!(matches!(
+            m.name_of(long.as_bytes()),
+            Err(KeyError::LabelTooLong(_))
+        ));
+        assert_eq!(m.watch_prefix(), "/skydns/");
+    }
+}
