@@ -148,7 +148,12 @@ fn parse_host(host: &str) -> Result<Host, RecordError> {
         return Ok(Host::Ip(ip));
     }
     let bad = || RecordError::BadHost(host.to_string());
-    if host.contains(|c: char| c.is_whitespace() || c == '/') {
+    // Not an address, so it must be a name: no spaces or slashes, no ':' (a broken IPv6
+    // address), and no all-numeric top label (a broken IPv4 address such as 10.0.0.300).
+    let top = host.trim_end_matches('.').rsplit('.').next().unwrap_or("");
+    if host.contains(|c: char| c.is_whitespace() || c == '/' || c == ':')
+        || top.chars().all(|c| c.is_ascii_digit())
+    {
         return Err(bad());
     }
     let mut name = Name::from_ascii(host).map_err(|_| bad())?;
@@ -199,6 +204,8 @@ mod tests {
             ("not json", b"{"),
             ("empty", b"{}"),
             ("bad host", br#"{"host":"a b"}"#),
+            ("bad ipv4", br#"{"host":"10.0.0.300"}"#),
+            ("bad ipv6", br#"{"host":"2001:db8::zz"}"#),
             (
                 "long label",
                 format!(r#"{{"host":"{}.x"}}"#, "a".repeat(64))

@@ -2,6 +2,8 @@
 //! client (UDP and TCP) built on hickory-proto.
 #![allow(dead_code)]
 
+pub mod etcd;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -47,6 +49,51 @@ impl TestServer {
         let app = start(&config, Some(set)).await.expect("srvd starts");
         let addr = app.dns_addrs()[0];
         TestServer { app, dir, addr }
+    }
+
+    /// Start srvd following etcd at `endpoints` for `domains` (plus the given zone files), and
+    /// wait until the first etcd snapshot is served.
+    pub async fn start_etcd(
+        zones: &[(&str, &str)],
+        endpoints: Vec<String>,
+        domains: &[&str],
+        tweak: impl FnOnce(&mut FileConfig),
+    ) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        write_zones(dir.path(), zones);
+        let mut file = FileConfig {
+            listen: Some(vec!["127.0.0.1:0".parse().unwrap()]),
+            http: Some("127.0.0.1:0".parse().unwrap()),
+            zones: Some(dir.path().to_path_buf()),
+            etcd: Some(endpoints),
+            domain: Some(domains.iter().map(|d| d.to_string()).collect()),
+            ..FileConfig::default()
+        };
+        tweak(&mut file);
+        let config = Config::from_file_config(file).expect("valid test config");
+        let set = zonefile::load_dir(dir.path()).expect("test zones load");
+        let app = start(&config, Some(set)).await.expect("srvd starts");
+        let addr = app.dns_addrs()[0];
+        let server = TestServer { app, dir, addr };
+        server.wait_revision(1).await;
+        server
+    }
+
+    /// Wait (up to 20 s) until the served snapshot has applied etcd revision `revision`.
+    pub async fn wait_revision(&self, revision: i64) {
+        let start = std::time::Instant::now();
+        loop {
+            let snap = self.app.index().load();
+            if snap.is_loaded(&[srvd::source::SourceId::Etcd]) && snap.etcd_revision >= revision {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "srvd never reached etcd revision {revision} (at {})",
+                snap.etcd_revision
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     pub async fn udp(&self, name: &str, qtype: RecordType) -> Message {
