@@ -163,26 +163,21 @@ fn init_logging(level: &str) {
         .init();
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {},
-                _ = tokio::signal::ctrl_c() => {},
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
 async fn serve(config: Config, zones: Option<ZoneSet>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Handlers first: a signal that arrives while starting must still shut down gracefully.
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let app = srvd::app::start(&config, zones)
         .await
         .context("cannot start srvd")?;
-    app.run_until(shutdown_signal()).await?;
+    app.run_until(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+    })
+    .await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -3,15 +3,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use hickory_proto::rr::RecordType;
 
-const SRVD: &str = env!("CARGO_BIN_EXE_srvd");
+use common::{ChildGuard, SRVD, spawn_srvd};
 const GOOD: &str =
     "$TTL 60\n@ SOA ns hostmaster 1 7200 1800 86400 5\n@ NS ns\nns A 192.0.2.53\nweb A 192.0.2.1\n";
 
@@ -127,78 +126,8 @@ fn bad_zone_fails_before_any_port_is_bound() {
     );
 }
 
-/// A child process killed when dropped (so a failing test never leaves a server behind).
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl std::ops::Deref for Guard {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Guard {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-/// Start the binary on port 0 and read the bound DNS and HTTP addresses from its log.
-fn spawn_server(dir: &Path) -> (Guard, SocketAddr, SocketAddr) {
-    let mut child = Guard(
-        Command::new(SRVD)
-            .args([
-                "--zones",
-                "zones",
-                "--listen",
-                "127.0.0.1:0",
-                "--http",
-                "127.0.0.1:0",
-            ])
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (mut dns, mut http) = (None, None);
-    while dns.is_none() || http.is_none() {
-        let Some(Ok(line)) = lines.next() else {
-            panic!("srvd exited before logging its addresses");
-        };
-        let addr = line
-            .split("addr=")
-            .nth(1)
-            .map(|a| a.trim().parse::<SocketAddr>().unwrap());
-        if line.contains("serving DNS") {
-            dns = addr;
-        } else if line.contains("serving /metrics") {
-            http = addr;
-        }
-    }
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, dns.unwrap(), http.unwrap())
-}
-
-fn wait_exit(child: &mut Child, limit: Duration) -> Option<i32> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    None
+fn spawn_server(dir: &Path) -> (ChildGuard, SocketAddr, SocketAddr) {
+    spawn_srvd(&["--zones", "zones"], dir)
 }
 
 #[test]
@@ -216,13 +145,9 @@ fn sigterm_and_sigint_shut_down_gracefully_with_exit_0() {
         assert_eq!(reply.answers.len(), 1);
         // An open TCP connection must not hold shutdown up beyond the drain grace.
         let _conn = std::net::TcpStream::connect(dns).unwrap();
-        let status = Command::new("kill")
-            .args([signal, &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        child.signal(signal);
         assert_eq!(
-            wait_exit(&mut child, Duration::from_secs(15)),
+            child.wait_exit(Duration::from_secs(15)),
             Some(0),
             "{signal}"
         );
@@ -259,8 +184,6 @@ fn http_endpoints_report_health_readiness_and_metrics() {
             "metrics lack {needle}:\n{metrics}"
         );
     }
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    assert_eq!(wait_exit(&mut child, Duration::from_secs(15)), Some(0));
+    child.signal("-TERM");
+    assert_eq!(child.wait_exit(Duration::from_secs(15)), Some(0));
 }

@@ -249,3 +249,85 @@ pub fn http_get(addr: SocketAddr, path: &str) -> String {
     let _ = s.read_to_string(&mut out);
     out
 }
+
+/// The srvd binary under test.
+pub const SRVD: &str = env!("CARGO_BIN_EXE_srvd");
+
+/// A child process killed (and reaped) when dropped, so a failing test leaves nothing behind.
+pub struct ChildGuard(pub std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl ChildGuard {
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Send a signal (`-TERM`, `-STOP`, ...) with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([signal, &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {signal} failed");
+    }
+
+    /// Wait up to `limit` for the exit code (None: still running, then killed).
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        None
+    }
+}
+
+/// Start the srvd binary with `args` (plus port-0 listen/http) in `cwd`, and read the bound DNS
+/// and HTTP addresses from its log.
+pub fn spawn_srvd(args: &[&str], cwd: &Path) -> (ChildGuard, SocketAddr, SocketAddr) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = ChildGuard(
+        Command::new(SRVD)
+            .args(args)
+            .args(["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+            .current_dir(cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
+    let (mut dns, mut http) = (None, None);
+    while dns.is_none() || http.is_none() {
+        let Some(Ok(line)) = lines.next() else {
+            panic!("srvd exited before logging its addresses");
+        };
+        let addr = line
+            .split("addr=")
+            .nth(1)
+            .and_then(|a| a.trim().parse::<SocketAddr>().ok());
+        if line.contains("serving DNS") {
+            dns = addr;
+        } else if line.contains("serving /metrics") {
+            http = addr;
+        }
+    }
+    // Keep draining (and echo, to help debugging failed tests).
+    std::thread::spawn(move || {
+        lines
+            .map_while(Result::ok)
+            .for_each(|l| eprintln!("srvd: {l}"))
+    });
+    (child, dns.unwrap(), http.unwrap())
+}
