@@ -253,7 +253,7 @@ start_srvd() {
     local http
     http=$(free_port)
     taskset -c "$SERVER_CPU" "$bin" --zones "$WORK/zones" --listen "127.0.0.1:$PORT" \
-        --http "127.0.0.1:$http" --log-level warn >"$WORK/srvd.log" 2>&1 &
+        --http "127.0.0.1:$http" --log-level warn --udp-workers 1 >"$WORK/srvd.log" 2>&1 &
     PID=$!
     SERVER_PID=$PID
     wait_ready srvd "$PID" "$PORT" "$WORK/srvd.log"

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::dns::DnsHandler;
+use crate::dns::{DnsHandler, UdpResponder};
 use crate::http::{self, HttpState};
 use crate::index::{IndexHandle, Indexer, Snapshot, run_indexer};
 use crate::metrics::Metrics;
@@ -128,7 +128,15 @@ pub async fn start(config: &Config, zones: Option<ZoneSet>) -> Result<RunningApp
     drop(updates);
 
     let handler = DnsHandler::new(index.clone(), metrics.clone());
-    let dns = DnsServer::bind(handler, &config.listen, config.tcp_idle_timeout).await?;
+    let responder = Arc::new(UdpResponder::new(index.clone(), metrics.clone()));
+    let dns = DnsServer::bind(
+        handler,
+        responder,
+        &config.listen,
+        config.tcp_idle_timeout,
+        config.udp_workers,
+    )
+    .await?;
     let listener = http::bind(config.http)
         .await
         .map_err(|source| AppError::HttpBind {

@@ -52,6 +52,8 @@ pub struct FileConfig {
     pub log_level: Option<String>,
     /// Seconds an idle TCP connection is kept open.
     pub tcp_idle_timeout: Option<u64>,
+    /// UDP worker threads per listen address (default: one per CPU).
+    pub udp_workers: Option<usize>,
     /// etcd endpoints (`http://127.0.0.1:2379`); none: no etcd source.
     pub etcd: Option<Vec<String>>,
     pub etcd_prefix: Option<String>,
@@ -105,6 +107,7 @@ impl FileConfig {
             negative_ttl,
             log_level,
             tcp_idle_timeout,
+            udp_workers,
             etcd,
             etcd_prefix,
             domain,
@@ -130,6 +133,7 @@ pub struct Config {
     pub ttl: TtlPolicy,
     pub log_level: String,
     pub tcp_idle_timeout: Duration,
+    pub udp_workers: usize,
     /// The etcd source, when configured.
     pub etcd: Option<EtcdSettings>,
 }
@@ -189,10 +193,19 @@ impl Config {
                 "tcp_idle_timeout must be at least 1 second".into(),
             ));
         }
+        let udp_workers = file.udp_workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        if udp_workers == 0 || udp_workers > 256 {
+            problems.push(ConfigError::Invalid(format!(
+                "udp_workers ({udp_workers}) must be between 1 and 256"
+            )));
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
         Ok(Config {
+            udp_workers,
             etcd,
             listen,
             zones_explicit: file.zones.is_some(),

@@ -14,6 +14,7 @@
 //! - [`server`]: sockets; [`http`]: metrics and health; [`app`]: wiring
 //! - [`record`]: the SkyDNS/CoreDNS JSON value; [`config`]: file + flags
 
+pub mod announce;
 pub mod app;
 pub mod config;
 pub mod dns;

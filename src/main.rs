@@ -32,6 +32,8 @@ enum Command {
     Serve(ServeArgs),
     /// Validate the configuration and every zone file, print every problem, exit 2 if any.
     Check(ServeArgs),
+    /// Register a service instance in etcd (under a lease) while it is healthy.
+    Announce(srvd::announce::AnnounceArgs),
 }
 
 #[derive(Args, Clone, Default)]
@@ -66,6 +68,9 @@ struct ServeArgs {
     /// Seconds an idle TCP connection stays open [default: 10].
     #[arg(long, value_name = "SECONDS")]
     tcp_idle_timeout: Option<u64>,
+    /// UDP worker threads per listen address [default: one per CPU].
+    #[arg(long, value_name = "N")]
+    udp_workers: Option<usize>,
     /// etcd endpoints, comma-separated or repeated (enables the etcd source).
     #[arg(
         long,
@@ -109,6 +114,7 @@ impl ServeArgs {
             negative_ttl: self.negative_ttl,
             log_level: self.log_level.clone(),
             tcp_idle_timeout: self.tcp_idle_timeout,
+            udp_workers: self.udp_workers,
             etcd: (!self.etcd.is_empty()).then(|| self.etcd.clone()),
             etcd_prefix: self.etcd_prefix.clone(),
             domain: (!self.domain.is_empty()).then(|| self.domain.clone()),
@@ -187,6 +193,7 @@ fn main() -> ExitCode {
     let (check, args) = match cli.command {
         Some(Command::Check(args)) => (true, args),
         Some(Command::Serve(args)) => (false, args),
+        Some(Command::Announce(args)) => return srvd::announce::main(args),
         None => (false, cli.args),
     };
     let mut problems: Vec<String> = Vec::new();

@@ -3,6 +3,8 @@
 //! Stages record events through the typed methods here; `http` renders the text format. This
 //! module holds counters only; it makes no decisions.
 
+use std::collections::HashMap;
+use std::sync::RwLock;
 use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
@@ -33,6 +35,8 @@ struct SourceLabels {
 pub struct Metrics {
     registry: Registry,
     queries: Family<QueryLabels, Counter>,
+    /// (qtype, rcode) -> its counter, so the hot path allocates nothing.
+    query_counters: RwLock<HashMap<(u16, u16), Counter>>,
     latency: Histogram,
     reload_errors: Family<SourceLabels, Counter>,
     bad_values: Family<SourceLabels, Counter>,
@@ -139,6 +143,7 @@ impl Metrics {
         Metrics {
             registry,
             queries,
+            query_counters: RwLock::default(),
             latency,
             reload_errors,
             bad_values,
@@ -151,14 +156,32 @@ impl Metrics {
         }
     }
 
-    /// One answered query.
+    /// One answered query. The hot path: a read lock and an atomic add once the (type,
+    /// rcode) pair has been seen.
     pub fn query(&self, qtype: RecordType, rcode: ResponseCode, elapsed: Duration) {
-        self.queries
-            .get_or_create(&QueryLabels {
-                qtype: qtype.to_string(),
-                rcode: rcode_name(rcode),
-            })
-            .inc();
+        let pair = (u16::from(qtype), u16::from(rcode));
+        let known = self
+            .query_counters
+            .read()
+            .ok()
+            .and_then(|m| m.get(&pair).cloned());
+        let counter = match known {
+            Some(counter) => counter,
+            None => {
+                let counter = self
+                    .queries
+                    .get_or_create(&QueryLabels {
+                        qtype: qtype.to_string(),
+                        rcode: rcode_name(rcode),
+                    })
+                    .clone();
+                if let Ok(mut m) = self.query_counters.write() {
+                    m.insert(pair, counter.clone());
+                }
+                counter
+            }
+        };
+        counter.inc();
         self.latency.observe(elapsed.as_secs_f64());
     }
 

@@ -262,3 +262,30 @@ async fn rfc7766_6_2_3_idle_tcp_connections_are_closed() {
     assert_eq!(reply.answers.len(), 1);
     app.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn udp_answer_cache_keeps_each_querys_id_rd_and_case() {
+    let server = server().await;
+    let mut first = query("small.wire.test.", RecordType::A, Some(1232));
+    first.metadata.id = 1111;
+    let a = query_udp(server.addr, &first).await;
+    let mut second = query("small.wire.test.", RecordType::A, Some(1232));
+    second.metadata.id = 2222;
+    second.metadata.recursion_desired = false;
+    let b = query_udp(server.addr, &second).await;
+    assert_eq!((a.metadata.id, b.metadata.id), (1111, 2222));
+    assert!(a.metadata.recursion_desired && !b.metadata.recursion_desired);
+    assert_eq!(a.answers, b.answers);
+    // Another spelling of the name is its own entry: the answer keeps the query's case.
+    let c = query_udp(
+        server.addr,
+        &query("SMALL.Wire.test.", RecordType::A, Some(1232)),
+    )
+    .await;
+    assert_eq!(c.answers[0].name.to_ascii(), "SMALL.Wire.test.");
+    assert_eq!(c.queries[0].name().to_ascii(), "SMALL.Wire.test.");
+    // Without EDNS: no OPT, even though an EDNS answer for the same question is cached.
+    let d = query_udp(server.addr, &query("small.wire.test.", RecordType::A, None)).await;
+    assert!(d.edns.is_none() && a.edns.is_some());
+    server.app.shutdown().await.unwrap();
+}

@@ -9,9 +9,12 @@
 mod answer;
 mod handler;
 mod lookup;
+mod respond;
 mod select;
 mod synth;
+mod wire;
 
 pub use answer::Answer;
 pub use handler::DnsHandler;
 pub use lookup::lookup;
+pub use respond::{Scratch, UdpResponder};

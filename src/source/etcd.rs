@@ -130,8 +130,8 @@ impl EtcdStatus {
     }
 }
 
-/// Build the client options: keep-alive, TLS and auth.
-fn connect_options(settings: &EtcdSettings) -> Result<ConnectOptions, EtcdError> {
+/// Build the client options: keep-alive, TLS and auth (also used by `srvd announce`).
+pub fn connect_options(settings: &EtcdSettings) -> Result<ConnectOptions, EtcdError> {
     let read = |path: &PathBuf| {
         std::fs::read(path).map_err(|source| EtcdError::ReadFile {
             path: path.clone(),

@@ -1,18 +1,25 @@
-//! The wire: UDP and TCP sockets on every listen address, served by hickory's `Server`.
+//! The wire: UDP and TCP sockets on every listen address.
 //!
-//! Binding happens here and nowhere else. Port 0 binds UDP first and TCP on the same port.
-//! Graceful shutdown stops accepting and lets in-flight answers finish.
+//! UDP is served by our own batched workers (`udp`, the fast path with the answer cache); TCP
+//! by hickory's `Server` (pipelining, idle timeouts). Binding happens here and nowhere else;
+//! port 0 binds UDP first and TCP on the same port. Graceful shutdown stops accepting and
+//! lets in-flight answers finish.
+
+mod mmsg;
+mod udp;
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_server::Server;
 use thiserror::Error;
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tracing::{info, warn};
 
-use crate::dns::DnsHandler;
+use crate::dns::{DnsHandler, UdpResponder};
+use udp::UdpWorkers;
 
 /// Per-connection buffer of outgoing TCP responses (what hickory's own binary uses).
 const TCP_RESPONSE_BUFFER: usize = 32;
@@ -33,11 +40,12 @@ pub enum ServerError {
 
 /// A running DNS server.
 pub struct DnsServer {
-    server: Server<DnsHandler>,
+    tcp: Server<DnsHandler>,
+    udp: UdpWorkers,
     addrs: Vec<SocketAddr>,
 }
 
-async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), ServerError> {
+async fn bind_pair(addr: SocketAddr) -> Result<(std::net::UdpSocket, TcpListener), ServerError> {
     let bind_err = |proto, source| ServerError::Bind {
         proto,
         addr,
@@ -50,9 +58,7 @@ async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), ServerE
     };
     let mut last = None;
     for _ in 0..attempts {
-        let udp = UdpSocket::bind(addr)
-            .await
-            .map_err(|e| bind_err("udp", e))?;
+        let udp = std::net::UdpSocket::bind(addr).map_err(|e| bind_err("udp", e))?;
         let port = udp.local_addr().map_err(|e| bind_err("udp", e))?.port();
         match TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
             Ok(tcp) => return Ok((udp, tcp)),
@@ -66,30 +72,40 @@ async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), ServerE
 }
 
 impl DnsServer {
-    /// Bind every address (UDP + TCP) and start serving.
+    /// Bind every address (UDP + TCP) and start serving: `udp_workers` threads per UDP socket.
     pub async fn bind(
         handler: DnsHandler,
+        responder: Arc<UdpResponder>,
         listen: &[SocketAddr],
         tcp_idle_timeout: Duration,
+        udp_workers: usize,
     ) -> Result<Self, ServerError> {
-        let mut sockets = Vec::new();
-        for addr in listen {
-            sockets.push(bind_pair(*addr).await?);
-        }
-        let mut server = Server::new(handler);
+        let mut udp_sockets = Vec::new();
+        let mut tcp = Server::new(handler);
         let mut addrs = Vec::new();
-        for (udp, tcp) in sockets {
+        for want in listen {
+            let (udp, listener) = bind_pair(*want).await?;
             let addr = udp.local_addr().map_err(|source| ServerError::Bind {
                 proto: "udp",
-                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                addr: *want,
                 source,
             })?;
             info!(%addr, "serving DNS on UDP and TCP");
             addrs.push(addr);
-            server.register_socket(udp);
-            server.register_listener(tcp, tcp_idle_timeout, TCP_RESPONSE_BUFFER);
+            udp_sockets.push(udp);
+            tcp.register_listener(listener, tcp_idle_timeout, TCP_RESPONSE_BUFFER);
         }
-        Ok(DnsServer { server, addrs })
+        let udp = UdpWorkers::start(udp_sockets, responder, udp_workers).map_err(|source| {
+            ServerError::Bind {
+                proto: "udp",
+                addr: listen
+                    .first()
+                    .copied()
+                    .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+                source,
+            }
+        })?;
+        Ok(DnsServer { tcp, udp, addrs })
     }
 
     /// The bound addresses (with real ports when port 0 was asked for).
@@ -99,21 +115,18 @@ impl DnsServer {
 
     /// Stop accepting, finish in-flight answers (waiting at most `grace`).
     pub async fn shutdown(mut self, grace: Duration) -> Result<(), ServerError> {
-        self.server.shutdown_token().cancel();
-        match tokio::time::timeout(grace, self.server.block_until_done()).await {
+        self.tcp.shutdown_token().cancel();
+        let drained = tokio::time::timeout(grace, async {
+            self.udp.shutdown().await;
+            self.tcp.block_until_done().await
+        })
+        .await;
+        match drained {
             Ok(result) => result.map_err(|e| ServerError::Serve(e.to_string())),
             Err(_) => {
                 warn!("DNS server did not drain within {grace:?}");
                 Ok(())
             }
         }
-    }
-
-    /// Run until the server stops by itself (an unrecoverable socket error).
-    pub async fn wait(&mut self) -> Result<(), ServerError> {
-        self.server
-            .block_until_done()
-            .await
-            .map_err(|e| ServerError::Serve(e.to_string()))
     }
 }

@@ -1,0 +1,97 @@
+//! The UDP fast path: worker threads reading and answering datagrams in batches.
+//!
+//! Each worker owns a clone of the socket and a [`Batch`]; it blocks in `recvmmsg` for up to
+//! [`POLL`], answers every datagram through the shared [`UdpResponder`] and sends the replies
+//! with one `sendmmsg`. Shutdown sets a flag: each worker finishes the batch in hand and exits.
+
+use std::net::UdpSocket;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tracing::warn;
+
+use super::mmsg::Batch;
+use crate::dns::{Scratch, UdpResponder};
+
+/// How often an idle worker checks for shutdown.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Running UDP workers of one or more sockets.
+pub struct UdpWorkers {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+fn serve(socket: UdpSocket, responder: Arc<UdpResponder>, stop: Arc<AtomicBool>) {
+    let fd = socket.as_raw_fd();
+    let mut batch = Batch::default();
+    let mut scratch = Scratch::default();
+    while !stop.load(Ordering::Relaxed) {
+        match batch.recv(fd) {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => {
+                warn!("UDP receive failed: {e}");
+                std::thread::sleep(POLL);
+                continue;
+            }
+        }
+        for i in 0..batch.len() {
+            let mut reply = std::mem::take(&mut batch.replies[i]);
+            let request = batch.datagram(i);
+            if request.is_empty() || !responder.respond(request, &mut reply, &mut scratch) {
+                reply.clear();
+            }
+            batch.replies[i] = reply;
+        }
+        batch.send(fd);
+    }
+}
+
+impl UdpWorkers {
+    /// Start `workers` threads per socket.
+    pub fn start(
+        sockets: Vec<UdpSocket>,
+        responder: Arc<UdpResponder>,
+        workers: usize,
+    ) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        for socket in sockets {
+            socket.set_read_timeout(Some(POLL))?;
+            for n in 0..workers.max(1) {
+                let socket = socket.try_clone()?;
+                let (responder, stop) = (responder.clone(), stop.clone());
+                let thread = std::thread::Builder::new()
+                    .name(format!("srvd-udp-{n}"))
+                    .spawn(move || serve(socket, responder, stop))?;
+                threads.push(thread);
+            }
+        }
+        Ok(UdpWorkers { stop, threads })
+    }
+
+    /// Stop: every worker finishes its current batch, then exits.
+    pub async fn shutdown(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let threads = self.threads;
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
+    }
+}
