@@ -6,12 +6,14 @@
 //! This module only encodes names; it holds no records.
 
 use std::fmt;
+use std::sync::Arc;
 
 use hickory_proto::rr::Name;
 
-/// Ordered, case-folded key of a domain name (see the module docs).
+/// Ordered, case-folded key of a domain name (see the module docs). Shared (`Arc`), so the
+/// copy-on-write index nodes clone keys without allocating.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct NameKey(Box<[u8]>);
+pub struct NameKey(Arc<[u8]>);
 
 const TERMINATOR: u8 = 0x00;
 const ESCAPE: u8 = 0x01;
@@ -41,7 +43,7 @@ impl NameKey {
         for label in labels {
             push_label(&mut out, label);
         }
-        NameKey(out.into_boxed_slice())
+        NameKey(out.into())
     }
 
     /// The raw bytes (for range scans).
@@ -76,7 +78,7 @@ impl NameKey {
         let mut end = Vec::with_capacity(self.0.len());
         end.extend_from_slice(body);
         end.push(TERMINATOR + 1);
-        Some(NameKey(end.into_boxed_slice()))
+        Some(NameKey(end.into()))
     }
 }
 
