@@ -32,7 +32,7 @@ use hickory_proto::rr::{Name, RecordType};
 use srvd::dns::{Answer, lookup};
 use srvd::index::{IndexHandle, Indexer, Snapshot, TtlPolicy};
 use srvd::record::Service;
-use srvd::source::{Change, Entry, SourceId, Update};
+use srvd::source::{Change, Entry, Part, SourceId, Update};
 
 /// Endpoints per service.
 const K: usize = 3;
@@ -80,6 +80,7 @@ fn reset(entries: Vec<Entry>) -> Update {
             revision: 1,
             zones: vec![name(ZONE)],
             entries,
+            part: Part::Whole,
         },
     }
 }

@@ -41,7 +41,9 @@ pub enum Host {
     /// An address: A or AAAA.
     Ip(IpAddr),
     /// A domain name: CNAME for address queries, SRV/MX target, PTR for reverse names.
-    Name(Name),
+    /// Boxed: most hosts are addresses, and a `Name` is 80 bytes (memory per key matters at
+    /// a million keys).
+    Name(Box<Name>),
     /// No host (a TXT-only value).
     None,
 }
@@ -55,14 +57,14 @@ pub struct Service {
     pub priority: u16,
     /// Raw weight; `0` means "unset" and counts as [`DEFAULT_WEIGHT`].
     pub weight: u16,
-    pub text: Option<String>,
+    pub text: Option<Box<str>>,
     pub mail: bool,
     /// The value's own TTL, if it set one.
     pub ttl: Option<u32>,
     /// Granted TTL of the etcd lease the key is attached to, if any.
     pub lease_ttl: Option<u32>,
     pub targetstrip: u8,
-    pub group: Option<String>,
+    pub group: Option<Box<str>>,
 }
 
 #[derive(Deserialize)]
@@ -121,12 +123,12 @@ impl Service {
             port,
             priority,
             weight,
-            text: (!raw.text.is_empty()).then_some(raw.text),
+            text: (!raw.text.is_empty()).then(|| raw.text.into_boxed_str()),
             mail: raw.mail,
             ttl: (raw.ttl > 0).then_some(raw.ttl as u32),
             lease_ttl: None,
             targetstrip,
-            group: (!raw.group.is_empty()).then_some(raw.group),
+            group: (!raw.group.is_empty()).then(|| raw.group.into_boxed_str()),
         })
     }
 
@@ -161,7 +163,7 @@ fn parse_host(host: &str) -> Result<Host, RecordError> {
     if name.is_root() {
         return Err(bad());
     }
-    Ok(Host::Name(name))
+    Ok(Host::Name(Box::new(name)))
 }
 
 #[cfg(test)]
@@ -190,7 +192,7 @@ mod tests {
         let s = Service::from_json(br#"{"host":"web.example.","extra":1}"#).unwrap();
         assert_eq!(
             s.host,
-            Host::Name(Name::from_ascii("web.example.").unwrap())
+            Host::Name(Box::new(Name::from_ascii("web.example.").unwrap()))
         );
         assert_eq!(s.port, Some(0));
         assert_eq!(s.priority, DEFAULT_PRIORITY);

@@ -129,7 +129,7 @@ mod tests {
 
     fn entry(name: &str, group: Option<&str>) -> ServiceEntry {
         let mut service = Service::from_json(br#"{"host":"10.0.0.1"}"#).unwrap();
-        service.group = group.map(str::to_string);
+        service.group = group.map(Box::from);
         ServiceEntry {
             name: Name::from_ascii(name).unwrap(),
             service,

@@ -59,7 +59,7 @@ pub fn addresses(
                 seen.push(*ip);
                 out.push(address(owner, *ip, ttl.for_service(&entry.service)));
             }
-            Host::Name(target) if first_name.is_none() => first_name = Some(target.clone()),
+            Host::Name(target) if first_name.is_none() => first_name = Some((**target).clone()),
             _ => {}
         }
     }
@@ -180,7 +180,7 @@ pub fn ptr(owner: &Name, entry: &ServiceEntry, ttl: &TtlPolicy) -> Option<Record
         Host::Name(target) => Some(Record::from_rdata(
             owner.clone(),
             ttl.for_service(&entry.service),
-            RData::PTR(PTR(target.clone())),
+            RData::PTR(PTR((**target).clone())),
         )),
         _ => None,
     }

@@ -19,9 +19,31 @@ use crate::source::{Change, Entry, SourceId, Update};
 /// Most updates folded into one published snapshot.
 const MAX_BATCH: usize = 4096;
 
+/// The two per-source maps, as a reset builds them.
+#[derive(Default)]
+struct Maps {
+    records: OrdMap<NameKey, Arc<[Record]>>,
+    services: OrdMap<NameKey, Arc<ServiceEntry>>,
+}
+
+impl Maps {
+    fn put(&mut self, entry: Entry) {
+        match entry {
+            Entry::Records { name, records } => merge_records(&mut self.records, &name, records),
+            Entry::Service { name, service } => {
+                let key = NameKey::new(&name);
+                self.services
+                    .insert(key, Arc::new(ServiceEntry { name, service }));
+            }
+        }
+    }
+}
+
 /// The single writer of the index.
 pub struct Indexer {
     next: Snapshot,
+    /// A reset in progress (split into parts): built aside, swapped in at its last part.
+    staged: Option<(SourceId, Maps)>,
     zones_by_source: HashMap<SourceId, Vec<Name>>,
     handle: IndexHandle,
     dirty: bool,
@@ -42,6 +64,7 @@ impl Indexer {
         let next = (*handle.load()).clone();
         Indexer {
             next,
+            staged: None,
             zones_by_source: HashMap::new(),
             handle,
             dirty: false,
@@ -57,35 +80,53 @@ impl Indexer {
                 revision,
                 zones,
                 entries,
+                part,
             } => {
                 debug!(
                     source = source.as_str(),
                     revision,
                     entries = entries.len(),
+                    ?part,
                     "reset"
                 );
-                match source {
-                    SourceId::Zones => {
-                        self.next.records = OrdMap::new();
-                        self.next.zones_revision = revision;
-                    }
-                    SourceId::Etcd => {
-                        self.next.services = OrdMap::new();
-                        self.next.etcd_revision = revision;
+                let restart = part.is_first() || self.staged.as_ref().is_none_or(|s| s.0 != source);
+                if restart {
+                    self.staged = Some((source, Maps::default()));
+                }
+                if let Some((_, maps)) = &mut self.staged {
+                    for entry in entries {
+                        maps.put(entry);
                     }
                 }
-                for entry in entries {
-                    self.put(entry);
-                }
-                self.zones_by_source.insert(source, zones);
-                self.rebuild_zones();
-                if !self.next.loaded.contains(&source) {
-                    self.next.loaded.push(source);
+                if part.is_last() {
+                    if let Some((_, maps)) = self.staged.take() {
+                        match source {
+                            SourceId::Zones => {
+                                self.next.records = maps.records;
+                                self.next.zones_revision = revision;
+                            }
+                            SourceId::Etcd => {
+                                self.next.services = maps.services;
+                                self.next.etcd_revision = revision;
+                            }
+                        }
+                    }
+                    self.zones_by_source.insert(source, zones);
+                    self.rebuild_zones();
+                    if !self.next.loaded.contains(&source) {
+                        self.next.loaded.push(source);
+                    }
                 }
             }
             Change::Put { revision, entry } => {
                 self.bump_revision(source, revision);
-                self.put(entry);
+                let mut maps = Maps {
+                    records: std::mem::take(&mut self.next.records),
+                    services: std::mem::take(&mut self.next.services),
+                };
+                maps.put(entry);
+                self.next.records = maps.records;
+                self.next.services = maps.services;
             }
             Change::Delete { revision, name } => {
                 self.bump_revision(source, revision);
@@ -109,20 +150,6 @@ impl Indexer {
         }
     }
 
-    fn put(&mut self, entry: Entry) {
-        match entry {
-            Entry::Records { name, records } => {
-                merge_records(&mut self.next.records, &name, records)
-            }
-            Entry::Service { name, service } => {
-                let key = NameKey::new(&name);
-                self.next
-                    .services
-                    .insert(key, Arc::new(ServiceEntry { name, service }));
-            }
-        }
-    }
-
     fn rebuild_zones(&mut self) {
         let mut zones: Vec<Zone> = Vec::new();
         for origin in self.zones_by_source.values().flatten() {
@@ -143,9 +170,10 @@ impl Indexer {
         self.next.zones = Arc::new(zones);
     }
 
-    /// Make everything applied so far visible to readers as one snapshot.
+    /// Make everything applied so far visible to readers as one snapshot (not while a split
+    /// reset is half in).
     pub fn publish(&mut self) {
-        if !self.dirty {
+        if !self.dirty || self.staged.is_some() {
             return;
         }
         self.next.generation += 1;
@@ -183,6 +211,7 @@ mod tests {
     use super::*;
     use crate::index::TtlPolicy;
     use crate::record::Service;
+    use crate::source::Part;
 
     fn name(s: &str) -> Name {
         Name::from_ascii(s).unwrap()
@@ -206,6 +235,7 @@ mod tests {
                 revision: 7,
                 zones: vec![name("example.")],
                 entries: vec![service("1"), service("2")],
+                part: Part::Whole,
             },
         });
         assert_eq!(handle.load().names_from(SourceId::Etcd), 0);
@@ -229,6 +259,7 @@ mod tests {
                 revision: 9,
                 zones: vec![name("example.")],
                 entries: vec![service("3")],
+                part: Part::Whole,
             },
         });
         indexer.publish();
@@ -240,5 +271,39 @@ mod tests {
         assert_eq!(keys, vec!["3.web.example."]);
         assert_eq!(snap.etcd_revision, 9);
         assert_eq!(snap.generation, 2);
+    }
+
+    #[test]
+    fn a_split_reset_is_published_only_when_complete() {
+        let handle = IndexHandle::new(Snapshot::empty(TtlPolicy::default()));
+        let mut indexer = Indexer::new(handle.clone());
+        let part = |entries, part| Update {
+            source: SourceId::Etcd,
+            change: Change::Reset {
+                revision: 5,
+                zones: vec![name("example.")],
+                entries,
+                part,
+            },
+        };
+        indexer.apply(part(vec![service("1")], Part::First));
+        indexer.publish();
+        indexer.apply(part(vec![service("2")], Part::Middle));
+        indexer.publish();
+        assert_eq!(
+            handle.load().names_from(SourceId::Etcd),
+            0,
+            "nothing half-applied"
+        );
+        assert!(!handle.load().is_loaded(&[SourceId::Etcd]));
+        indexer.apply(part(vec![service("3")], Part::Last));
+        indexer.publish();
+        assert_eq!(handle.load().names_from(SourceId::Etcd), 3);
+        // A new split reset starting over discards a half-received one.
+        indexer.apply(part(vec![service("4")], Part::First));
+        indexer.apply(part(vec![service("5")], Part::First));
+        indexer.apply(part(vec![], Part::Last));
+        indexer.publish();
+        assert_eq!(handle.load().names_from(SourceId::Etcd), 1);
     }
 }

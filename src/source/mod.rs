@@ -44,15 +44,50 @@ pub struct Update {
 #[derive(Debug, Clone)]
 pub enum Change {
     /// Replace everything this source holds. `zones` are the zone apexes the source serves.
+    /// A large reset may come in several parts (`First` .. `Last`); the index publishes
+    /// nothing until the last part is in, so readers never see a partial reset.
     Reset {
         revision: i64,
         zones: Vec<Name>,
         entries: Vec<Entry>,
+        part: Part,
     },
     /// Insert or replace the entry at one name.
     Put { revision: i64, entry: Entry },
     /// Remove the entry at one name.
     Delete { revision: i64, name: Name },
+}
+
+/// Which part of a (possibly split) reset an update carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The whole reset in one update.
+    Whole,
+    First,
+    Middle,
+    Last,
+}
+
+impl Part {
+    /// The part for page `index` of a reset, knowing whether more pages follow.
+    pub fn of_page(index: usize, more: bool) -> Part {
+        match (index == 0, more) {
+            (true, false) => Part::Whole,
+            (true, true) => Part::First,
+            (false, true) => Part::Middle,
+            (false, false) => Part::Last,
+        }
+    }
+
+    /// This part starts a reset.
+    pub fn is_first(self) -> bool {
+        matches!(self, Part::Whole | Part::First)
+    }
+
+    /// This part completes a reset.
+    pub fn is_last(self) -> bool {
+        matches!(self, Part::Whole | Part::Last)
+    }
 }
 
 /// Data stored at one owner name.

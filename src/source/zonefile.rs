@@ -18,7 +18,7 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
-use super::{Change, Entry, SourceId, Update};
+use super::{Change, Entry, Part, SourceId, Update};
 use crate::index::NameKey;
 use crate::metrics::Metrics;
 
@@ -60,6 +60,7 @@ impl ZoneSet {
                 revision,
                 zones: self.zones,
                 entries: self.entries,
+                part: Part::Whole,
             },
         }
     }
