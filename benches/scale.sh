@@ -9,7 +9,7 @@
 #   RUNS=3            timed runs of each range read and of srvd's start (median reported)
 #   COUNT=1000        put->answer samples (half new keys, half overwrites of loaded keys)
 #   WARMUP=20         put->answer changes made first and not counted
-#   PAGE=10000        page size of the paged range read (srvd reads pages of 10000)
+#   PAGE=10000        page size of the paged range read (srvd reads pages of 250000)
 #   PAGE_SWEEP=100000 other page sizes to time the paged read at, for comparison ("" for none)
 #   POLL_US=50        sleep between two DNS polls of one change
 #   SRVD_BIN=path     use this srvd binary instead of `cargo build --release`

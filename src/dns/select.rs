@@ -61,7 +61,7 @@ fn filter_groups(entries: Vec<&ServiceEntry>) -> Vec<&ServiceEntry> {
     let Some(first) = entries.first() else {
         return entries;
     };
-    let depth = |e: &ServiceEntry| e.name.num_labels();
+    let depth = |e: &ServiceEntry| e.key.label_count();
     let mut group = first.service.group.as_deref();
     let mut shortest = depth(first);
     for e in &entries {
@@ -131,13 +131,13 @@ mod tests {
         let mut service = Service::from_json(br#"{"host":"10.0.0.1"}"#).unwrap();
         service.group = group.map(Box::from);
         ServiceEntry {
-            name: Name::from_ascii(name).unwrap(),
+            key: NameKey::new(&Name::from_ascii(name).unwrap()),
             service,
         }
     }
 
     fn names(v: &[&ServiceEntry]) -> Vec<String> {
-        v.iter().map(|e| e.name.to_ascii()).collect()
+        v.iter().map(|e| e.name().to_ascii()).collect()
     }
 
     #[test]

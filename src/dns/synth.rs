@@ -77,7 +77,7 @@ fn target_of(entry: &ServiceEntry) -> Option<(Name, Option<IpAddr>)> {
     let strip = entry.service.targetstrip;
     match &entry.service.host {
         Host::Name(name) => Some((target_strip(name, strip), None)),
-        Host::Ip(ip) => Some((target_strip(&entry.name, strip), Some(*ip))),
+        Host::Ip(ip) => Some((target_strip(&entry.name(), strip), Some(*ip))),
         Host::None => None,
     }
 }
@@ -223,14 +223,11 @@ pub fn ns(
     let mut glue = Vec::new();
     for entry in servers {
         let t = ttl.for_service(&entry.service);
-        records.push(Record::from_rdata(
-            owner.clone(),
-            t,
-            RData::NS(NS(entry.name.clone())),
-        ));
+        let server = entry.name();
         if let Host::Ip(ip) = entry.service.host {
-            glue.push(address(&entry.name, ip, t));
+            glue.push(address(&server, ip, t));
         }
+        records.push(Record::from_rdata(owner.clone(), t, RData::NS(NS(server))));
     }
     if records.is_empty() {
         let server = Name::from_ascii("ns.dns")

@@ -32,8 +32,11 @@ impl Maps {
             Entry::Records { name, records } => merge_records(&mut self.records, &name, records),
             Entry::Service { name, service } => {
                 let key = NameKey::new(&name);
-                self.services
-                    .insert(key, Arc::new(ServiceEntry { name, service }));
+                let entry = Arc::new(ServiceEntry {
+                    key: key.clone(),
+                    service,
+                });
+                self.services.insert(key, entry);
             }
         }
     }
@@ -266,7 +269,7 @@ mod tests {
         let snap = handle.load();
         let keys: Vec<_> = snap
             .services_below(&NameKey::new(&name("example.")))
-            .map(|(_, s)| s.name.to_ascii())
+            .map(|(_, s)| s.name().to_ascii())
             .collect();
         assert_eq!(keys, vec!["3.web.example."]);
         assert_eq!(snap.etcd_revision, 9);

@@ -61,6 +61,28 @@ impl NameKey {
         self.0.iter().filter(|&&b| b == TERMINATOR).count()
     }
 
+    /// The (lower-case) name this key encodes.
+    pub fn to_name(&self) -> Name {
+        let labels: Vec<Vec<u8>> = self
+            .labels()
+            .map(|l| {
+                let mut out = Vec::with_capacity(l.len());
+                let mut bytes = l.iter();
+                while let Some(&b) = bytes.next() {
+                    match b {
+                        ESCAPE => out.push(bytes.next().map_or(0, |e| e - 1)),
+                        b => out.push(b),
+                    }
+                }
+                out
+            })
+            .collect();
+        let mut name =
+            Name::from_labels(labels.iter().rev().map(Vec::as_slice)).unwrap_or_default();
+        name.set_fqdn(true);
+        name
+    }
+
     /// The labels, root first, as they are stored (lower case, escaped).
     pub fn labels(&self) -> impl Iterator<Item = &[u8]> {
         let bytes: &[u8] = &self.0;
@@ -132,5 +154,15 @@ mod tests {
         let labels: Vec<&[u8]> = k.labels().collect();
         assert_eq!(labels, vec![&b"example"[..], b"web", b"1"]);
         assert_eq!(key(".").labels().count(), 0);
+    }
+
+    #[test]
+    fn to_name_round_trips() {
+        for s in ["1.Web.example.", "x.y.z.", "."] {
+            let n = Name::from_ascii(s).unwrap();
+            assert_eq!(key(s).to_name(), n.to_lowercase(), "{s}");
+        }
+        let odd = Name::from_labels(vec![&b"a\x00\x01b"[..], b"test"]).unwrap();
+        assert_eq!(NameKey::new(&odd).to_name().to_ascii(), odd.to_ascii());
     }
 }
