@@ -20,6 +20,7 @@ pub mod config;
 pub mod dns;
 pub mod http;
 pub mod index;
+pub mod logging;
 pub mod metrics;
 pub mod record;
 pub mod server;

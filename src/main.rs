@@ -157,18 +157,6 @@ fn load_zones(dir: &Path, explicit: bool) -> Result<Option<ZoneSet>, Vec<String>
         .map_err(|errors| errors.iter().map(ToString::to_string).collect())
 }
 
-fn init_logging(level: &str) {
-    let filter = format!("{level},hickory_server=warn,hickory_proto=warn,hickory_net=warn");
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
-}
-
 async fn serve(config: Config, zones: Option<ZoneSet>) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     // Handlers first: a signal that arrives while starting must still shut down gracefully.
@@ -240,7 +228,7 @@ fn main() -> ExitCode {
         println!("ok: configuration valid; {n_zones} zone(s), {n_records} record(s)");
         return ExitCode::SUCCESS;
     }
-    init_logging(&config.log_level);
+    srvd::logging::init(&config.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

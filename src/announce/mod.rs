@@ -51,7 +51,7 @@ pub fn main(args: AnnounceArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(&announcement.log_level);
+    crate::logging::init(&announcement.log_level);
     // One thread: the work is a few timers and sockets, and the child's parent-death signal
     // is tied to the thread that spawned it.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -65,17 +65,6 @@ pub fn main(args: AnnounceArgs) -> ExitCode {
         }
     };
     ExitCode::from(runtime.block_on(run(announcement)))
-}
-
-fn init_logging(level: &str) {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_new(format!("{level},h2=warn,tower=warn"))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 /// Why the announcer stops.
