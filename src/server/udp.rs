@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tracing::warn;
+use std::panic::AssertUnwindSafe;
+
+use tracing::{error, warn};
 
 use super::mmsg::Batch;
 use crate::dns::{Scratch, UdpResponder};
@@ -51,7 +53,16 @@ fn serve(socket: UdpSocket, responder: Arc<UdpResponder>, stop: Arc<AtomicBool>)
         for i in 0..batch.len() {
             let mut reply = std::mem::take(&mut batch.replies[i]);
             let request = batch.datagram(i);
-            if request.is_empty() || !responder.respond(request, &mut reply, &mut scratch) {
+            // A bug must cost one answer, never the worker (and with it the UDP service).
+            let answered = !request.is_empty()
+                && std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    responder.respond(request, &mut reply, &mut scratch)
+                }))
+                .unwrap_or_else(|_| {
+                    error!("answering a UDP query panicked; dropped it");
+                    false
+                });
+            if !answered {
                 reply.clear();
             }
             batch.replies[i] = reply;
