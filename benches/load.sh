@@ -85,20 +85,8 @@ fi
 # --- helpers --------------------------------------------------------------------------------
 
 # A port free for both UDP and TCP on 127.0.0.1.
-USED_PORTS=" "
-free_port() {
-    local port
-    for _ in $(seq 200); do
-        port=$((20000 + RANDOM % 30000))
-        [[ $USED_PORTS == *" $port "* ]] && continue
-        if ! ss -Hlnu "sport = :$port" | grep -q . && ! ss -Hlnt "sport = :$port" | grep -q .; then
-            USED_PORTS+="$port "
-            echo "$port"
-            return
-        fi
-    done
-    die "no free port found"
-}
+# shellcheck source=benches/ports.sh
+source "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
 # A process and all its descendants, one PID a line.
 tree_pids() {

@@ -160,28 +160,25 @@ impl Metrics {
     /// rcode) pair has been seen.
     pub fn query(&self, qtype: RecordType, rcode: ResponseCode, elapsed: Duration) {
         let pair = (u16::from(qtype), u16::from(rcode));
-        let known = self
+        let counted = self
             .query_counters
             .read()
             .ok()
-            .and_then(|m| m.get(&pair).cloned());
-        let counter = match known {
-            Some(counter) => counter,
-            None => {
-                let counter = self
-                    .queries
-                    .get_or_create(&QueryLabels {
-                        qtype: qtype.to_string(),
-                        rcode: rcode_name(rcode),
-                    })
-                    .clone();
-                if let Ok(mut m) = self.query_counters.write() {
-                    m.insert(pair, counter.clone());
-                }
-                counter
+            .and_then(|m| m.get(&pair).map(Counter::inc))
+            .is_some();
+        if !counted {
+            let counter = self
+                .queries
+                .get_or_create(&QueryLabels {
+                    qtype: qtype.to_string(),
+                    rcode: rcode_name(rcode),
+                })
+                .clone();
+            counter.inc();
+            if let Ok(mut m) = self.query_counters.write() {
+                m.insert(pair, counter);
             }
-        };
-        counter.inc();
+        }
         self.latency.observe(elapsed.as_secs_f64());
     }
 

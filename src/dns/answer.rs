@@ -37,6 +37,14 @@ impl Answer {
         }
     }
 
+    /// An error reply (FORMERR, NOTIMP, BADVERS, REFUSED...): not authoritative, no records.
+    pub fn error(rcode: ResponseCode) -> Self {
+        Answer {
+            rcode,
+            ..Answer::refused()
+        }
+    }
+
     /// Add an additional record unless an equal one is already there.
     pub fn push_additional(&mut self, record: Record) {
         let dup = self

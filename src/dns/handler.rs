@@ -1,13 +1,6 @@
-//! The hickory [`RequestHandler`] (TCP): the shared protocol rules of `respond` around
-//! [`lookup`](super::lookup), encoded by hickory.
-//!
-//! - EDNS (RFC 6891 §6.1.1): an OPT record only when the query had one; we advertise
-//!   [`EDNS_PAYLOAD`] and truncate UDP at `min(client, ours)`; version > 0 gets BADVERS
-//!   (§6.1.3); unknown options and flags are ignored.
-//! - Opcodes other than QUERY get NOTIMP; zero or several questions get FORMERR; classes
-//!   other than IN and zone transfers get REFUSED.
-//!
-//! Encoding (and TC on overflow) is hickory's. This handler never awaits anything but the send.
+//! The hickory [`RequestHandler`] serving TCP: the protocol rules shared with UDP
+//! (`respond::decide`, `respond::response_edns`) around [`lookup`](super::lookup), encoded by
+//! hickory. This handler never awaits anything but the send.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,9 +14,6 @@ use tracing::debug;
 use super::respond::{decide, response_edns, response_metadata};
 use crate::index::IndexHandle;
 use crate::metrics::Metrics;
-
-/// UDP payload size we advertise (the DNS flag day 2020 recommendation).
-pub const EDNS_PAYLOAD: u16 = 1232;
 
 /// Answers queries from the current snapshot.
 pub struct DnsHandler {

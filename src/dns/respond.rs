@@ -17,12 +17,13 @@ use hickory_proto::rr::{DNSClass, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncoder};
 
 use super::answer::Answer;
-use super::handler::EDNS_PAYLOAD;
 use super::lookup::lookup;
 use super::wire::SimpleQuery;
 use crate::index::{IndexHandle, Snapshot};
 use crate::metrics::Metrics;
 
+/// UDP payload size we advertise and use (the DNS flag day 2020 recommendation).
+pub const EDNS_PAYLOAD: u16 = 1232;
 /// Cached encoded replies at most.
 const CACHE_ENTRIES: u64 = 100_000;
 /// UDP size without EDNS (RFC 1035 §4.2.1).
@@ -36,11 +37,7 @@ pub fn decide(
     op_code: OpCode,
     question: Option<&Query>,
 ) -> (Answer, RecordType) {
-    let error = |rcode| {
-        let mut a = Answer::refused();
-        a.rcode = rcode;
-        a
-    };
+    let error = Answer::error;
     if edns.is_some_and(|e| e.version() > 0) {
         return (error(ResponseCode::BADVERS), RecordType::NULL);
     }
@@ -209,11 +206,7 @@ impl UdpResponder {
                 if header.metadata.message_type == MessageType::Response {
                     return None;
                 }
-                let answer = {
-                    let mut a = Answer::refused();
-                    a.rcode = ResponseCode::FormErr;
-                    a
-                };
+                let answer = Answer::error(ResponseCode::FormErr);
                 let metadata = response_metadata(&header.metadata, &answer);
                 encode(&metadata, &[], &answer, None, PLAIN_UDP, out);
                 return Some((RecordType::NULL, ResponseCode::FormErr));

@@ -7,7 +7,7 @@
 //! question section, case included, is byte-identical) plus the EDNS facts that change the
 //! answer (present, payload size used, DO).
 
-use super::handler::EDNS_PAYLOAD;
+use super::respond::EDNS_PAYLOAD;
 
 /// A simple query, borrowed from the packet.
 #[derive(Debug, PartialEq, Eq)]

@@ -26,18 +26,23 @@ struct Maps {
     services: OrdMap<NameKey, Arc<ServiceEntry>>,
 }
 
-impl Maps {
-    fn put(&mut self, entry: Entry) {
-        match entry {
-            Entry::Records { name, records } => merge_records(&mut self.records, &name, records),
-            Entry::Service { name, service } => {
-                let key = NameKey::new(&name);
-                let entry = Arc::new(ServiceEntry {
-                    key: key.clone(),
-                    service,
-                });
-                self.services.insert(key, entry);
-            }
+/// Insert or replace the entry at its name (a source hands over each name once per reset).
+fn put_entry(
+    records: &mut OrdMap<NameKey, Arc<[Record]>>,
+    services: &mut OrdMap<NameKey, Arc<ServiceEntry>>,
+    entry: Entry,
+) {
+    match entry {
+        Entry::Records { name, records: rrs } => {
+            records.insert(NameKey::new(&name), rrs.into());
+        }
+        Entry::Service { name, service } => {
+            let key = NameKey::new(&name);
+            let entry = Arc::new(ServiceEntry {
+                key: key.clone(),
+                service,
+            });
+            services.insert(key, entry);
         }
     }
 }
@@ -50,15 +55,6 @@ pub struct Indexer {
     zones_by_source: HashMap<SourceId, Vec<Name>>,
     handle: IndexHandle,
     dirty: bool,
-}
-
-fn merge_records(map: &mut OrdMap<NameKey, Arc<[Record]>>, name: &Name, records: Vec<Record>) {
-    let key = NameKey::new(name);
-    let merged: Arc<[Record]> = match map.get(&key) {
-        Some(existing) => existing.iter().cloned().chain(records).collect(),
-        None => records.into(),
-    };
-    map.insert(key, merged);
 }
 
 impl Indexer {
@@ -98,7 +94,7 @@ impl Indexer {
                 }
                 if let Some((_, maps)) = &mut self.staged {
                     for entry in entries {
-                        maps.put(entry);
+                        put_entry(&mut maps.records, &mut maps.services, entry);
                     }
                 }
                 if part.is_last() {
@@ -123,13 +119,7 @@ impl Indexer {
             }
             Change::Put { revision, entry } => {
                 self.bump_revision(source, revision);
-                let mut maps = Maps {
-                    records: std::mem::take(&mut self.next.records),
-                    services: std::mem::take(&mut self.next.services),
-                };
-                maps.put(entry);
-                self.next.records = maps.records;
-                self.next.services = maps.services;
+                put_entry(&mut self.next.records, &mut self.next.services, entry);
             }
             Change::Delete { revision, name } => {
                 self.bump_revision(source, revision);
@@ -182,11 +172,6 @@ impl Indexer {
         self.next.generation += 1;
         self.handle.store(self.next.clone());
         self.dirty = false;
-    }
-
-    /// The snapshot that the next publish will make visible.
-    pub fn pending(&self) -> &Snapshot {
-        &self.next
     }
 }
 

@@ -46,11 +46,6 @@ impl NameKey {
         NameKey(out.into())
     }
 
-    /// The raw bytes (for range scans).
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-
     /// True when `self` is `ancestor` or below it.
     pub fn is_at_or_below(&self, ancestor: &NameKey) -> bool {
         self.0.starts_with(&ancestor.0)

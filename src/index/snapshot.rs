@@ -117,11 +117,6 @@ impl Snapshot {
         self.zones.iter().find(|z| key.is_at_or_below(&z.key))
     }
 
-    /// All served zones.
-    pub fn zones(&self) -> &[Zone] {
-        &self.zones
-    }
-
     /// Zone-file records owned by exactly this name.
     pub fn records_at(&self, key: &NameKey) -> &[Record] {
         self.records.get(key).map(|r| &r[..]).unwrap_or(&[])

@@ -290,7 +290,7 @@ impl EtcdSource {
         let prefix = self.mapper.watch_prefix().into_bytes();
         let end = prefix_end(&prefix);
         let mut kv = client.kv_client().max_decoding_message_size(MAX_MESSAGE);
-        let mut start = prefix.clone();
+        let mut start = prefix;
         let mut revision = 0;
         let mut total = 0;
         self.leases.clear();
@@ -307,8 +307,9 @@ impl EtcdSource {
             if revision == 0 {
                 revision = response.header().map_or(0, |h| h.revision());
             }
-            let more = response.more();
             let kvs = response.take_kvs();
+            // An empty page cannot advance `start`: treat it as the end, never loop on it.
+            let more = response.more() && !kvs.is_empty();
             if let Some(last) = kvs.last() {
                 start = last.key().to_vec();
                 start.push(0);
@@ -321,7 +322,6 @@ impl EtcdSource {
             }
             drop(kvs);
             total += entries.len();
-            let more = more && start != prefix;
             let update = Update {
                 source: SourceId::Etcd,
                 change: Change::Reset {
