@@ -395,15 +395,16 @@ fn main() {
         .build()
         .expect("srvd runtime");
     let zone_dir = tempfile::tempdir().expect("temp zone dir");
-    let config = Config::from_file_config(FileConfig {
+    let file = FileConfig {
         listen: Some(vec!["127.0.0.1:0".parse().unwrap()]),
         http: Some("127.0.0.1:0".parse().unwrap()),
         zones: Some(zone_dir.path().to_path_buf()),
         etcd: Some(endpoints.clone()),
         domain: Some(vec![DOMAIN.to_string()]),
         ..FileConfig::default()
-    })
-    .expect("valid config");
+    };
+    let etcd = file.etcd_args();
+    let config = Config::from_file_config(file, etcd).expect("valid config");
     let zones = zonefile::load_dir(zone_dir.path()).expect("empty zone dir loads");
     let app = srvd_rt
         .block_on(srvd::app::start(&config, Some(zones)))

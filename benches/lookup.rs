@@ -1,38 +1,43 @@
-//! The hot path in-process: `dns::lookup` plus wire encoding, and index updates.
+//! The answer pipeline in process: query bytes -> `server::Responder` -> reply bytes, on an
+//! index of etcd services built through the public API, and index updates.
 //!
-//! An index of `names` etcd services is built through the public API only: one
-//! `Change::Reset` of `names` entries `<i>.svc<j>.bench.test.` (K = 3 endpoints per service,
-//! so `names / 3` services; every value is `{"host":"10.1.2.3","port":8080}`), then `publish`.
+//! An index of `names` etcd services is built with one `EtcdChange::Reset` of `names` entries
+//! `<i>.svc<j>.bench.test.` (K = 3 endpoints per service, so `names / 3` services; every value is
+//! `{"host":"10.1.2.3","port":8080}`), then `publish`.
 //!
 //! Groups (each index size is built once, lazily, and shared by every group that uses it):
 //!
-//! - `query/{a,srv,nxdomain,nodata}/<names>`: `lookup` + encoding the answer into a response
-//!   `Message` (`to_vec`). Every iteration asks the next of 4096 pre-drawn random names, so a
-//!   large index is not read through one hot path only.
+//! - `miss/{a,srv,nxdomain,nodata}/<names>`: the whole pipeline with the answer cache off
+//!   (parse, lookup, encode). Every iteration asks the next of 4096 pre-drawn random names.
 //!     - `a`: A of an endpoint (`1.svc<j>.bench.test.`): 1 A.
 //!     - `srv`: SRV of a service (`svc<j>.bench.test.`): 3 SRV + 3 glue A.
 //!     - `nxdomain`: A of `nx<j>.bench.test.`: NXDOMAIN + SOA.
 //!     - `nodata`: MX of an endpoint: NOERROR, empty, SOA.
-//! - `split/*/100000`: lookup alone and encoding alone, to see which half costs what.
+//! - `hit/{a,srv}/<names>`: the same questions answered from the answer cache.
+//! - `worst/srv/<instances>`: an uncached SRV over UDP (EDNS 1232) and TCP for one service
+//!   with 10, 1k, 10k and 100k instances; `worst/wildcard/1000000`: `*.bench.test.` SRV over
+//!   a million keys. The cost must stay within a small multiple of a normal answer (issue #12).
 //! - `update/put_publish/1000000`: one `Put` replacing an existing name, then `publish`.
-//! - `update/reset/1000000`: a full `Reset` of 1M names, then `publish` (building the entry
-//!   vector is setup, not timed).
+//! - `update/reset/1000000`: a full reset of 1M names, then `publish`.
 //!
-//! `cargo bench --bench lookup` (about 70 s of measuring on 2 cores, after the build); one group:
-//! `cargo bench --bench lookup -- query/srv`. Quick smoke run: `cargo bench --bench lookup --
-//! --test` (each benchmark once). Sizes can be narrowed with `SRVD_BENCH_SIZES=1000,100000`.
+//! `cargo bench --bench lookup`; one group: `cargo bench --bench lookup -- miss/srv`. Quick
+//! smoke run: `cargo bench --bench lookup -- --test`. Sizes: `SRVD_BENCH_SIZES=1000,100000`.
 
 use std::hint::black_box;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
-use hickory_proto::op::{Message, OpCode, Query, ResponseCode};
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
-use srvd::dns::{Answer, lookup};
-use srvd::index::{IndexHandle, Indexer, Snapshot, TtlPolicy};
+use srvd::dns::TtlPolicy;
+use srvd::index::{IndexHandle, Indexer, Snapshot};
+use srvd::metrics::Metrics;
+use srvd::name_key::NameKey;
 use srvd::record::Service;
-use srvd::source::{Change, Entry, Part, SourceId, Update};
+use srvd::server::respond::{Outcome, Scratch};
+use srvd::server::{Responder, Settings, Transport};
+use srvd::source::{EtcdChange, Part, ServiceEntry, SourceId, Update};
 
 /// Endpoints per service.
 const K: usize = 3;
@@ -55,8 +60,16 @@ fn services_for(names: usize) -> usize {
     names.div_ceil(K)
 }
 
+fn entry(owner: &str, service: &Service) -> ServiceEntry {
+    ServiceEntry {
+        key: NameKey::new(&name(owner)),
+        spelling: None,
+        service: service.clone(),
+    }
+}
+
 /// `names` entries: endpoints `0..K` of services `0..names/K`.
-fn entries(names: usize) -> Vec<Entry> {
+fn entries(names: usize) -> Vec<ServiceEntry> {
     let value = service();
     let mut out = Vec::with_capacity(names);
     'outer: for j in 0..services_for(names) {
@@ -64,46 +77,38 @@ fn entries(names: usize) -> Vec<Entry> {
             if out.len() == names {
                 break 'outer;
             }
-            out.push(Entry::Service {
-                name: name(&format!("{i}.svc{j}.{ZONE}")),
-                service: value.clone(),
-            });
+            out.push(entry(&format!("{i}.svc{j}.{ZONE}"), &value));
         }
     }
     out
 }
 
-fn reset(entries: Vec<Entry>) -> Update {
-    Update {
-        source: SourceId::Etcd,
-        change: Change::Reset {
-            revision: 1,
-            zones: vec![name(ZONE)],
-            entries,
-            part: Part::Whole,
-        },
-    }
+fn reset(entries: Vec<ServiceEntry>) -> Update {
+    Update::Etcd(EtcdChange::Reset {
+        revision: 1,
+        part: Part::Whole,
+        entries,
+        domains: vec![(name(ZONE), 1)],
+    })
 }
 
 /// A published index of `names` entries.
 struct Index {
     handle: IndexHandle,
-    snapshot: Arc<Snapshot>,
 }
 
 fn build(names: usize) -> Index {
     let started = Instant::now();
-    let handle = IndexHandle::new(Snapshot::empty(TtlPolicy::default()));
+    let handle = IndexHandle::new(Snapshot::default());
     let mut indexer = Indexer::new(handle.clone());
     indexer.apply(reset(entries(names)));
     indexer.publish();
-    let snapshot = handle.load();
-    assert_eq!(snapshot.names_from(SourceId::Etcd), names);
+    assert_eq!(handle.load().names_from(SourceId::Etcd), names);
     eprintln!(
         "built an index of {names} names in {:.2?}",
         started.elapsed()
     );
-    Index { handle, snapshot }
+    Index { handle }
 }
 
 fn sizes() -> Vec<usize> {
@@ -182,115 +187,160 @@ impl Kind {
             .collect()
     }
 
-    /// Fail loudly if the index does not answer the way this benchmark claims.
-    fn check(self, answer: &Answer) {
+    /// Fail loudly if the pipeline does not answer the way this benchmark claims.
+    fn check(self, reply: &[u8]) {
         let (rcode, answers, authorities, additionals) = match self {
             Kind::A => (ResponseCode::NoError, 1, 0, 0),
             Kind::Srv => (ResponseCode::NoError, K, 0, K),
             Kind::NxDomain => (ResponseCode::NXDomain, 0, 1, 0),
             Kind::NoData => (ResponseCode::NoError, 0, 1, 0),
         };
+        let m = Message::from_vec(reply).expect("reply decodes");
         let got = (
-            answer.rcode,
-            answer.answers.len(),
-            answer.authorities.len(),
-            answer.additionals.len(),
+            m.metadata.response_code,
+            m.answers.len(),
+            m.authorities.len(),
+            m.additionals.len(),
         );
         assert_eq!(
             got,
             (rcode, answers, authorities, additionals),
-            "{}: unexpected answer {answer:?}",
+            "{}: unexpected answer {m:?}",
             self.label()
         );
     }
 }
 
-/// The response to `(qname, qtype)` as the server would send it (no EDNS), in wire bytes.
-fn encode(id: u16, qname: &Name, qtype: RecordType, answer: Answer) -> Vec<u8> {
-    let mut msg = Message::response(id, OpCode::Query);
-    msg.metadata.authoritative = answer.authoritative;
-    msg.metadata.response_code = answer.rcode;
-    msg.add_query(Query::query(qname.clone(), qtype));
-    msg.insert_answers(answer.answers);
-    msg.insert_authorities(answer.authorities);
-    msg.insert_additionals(answer.additionals);
-    msg.to_vec().expect("encodable answer")
+/// A query packet (RD, EDNS with a 1232-byte payload when `edns`).
+fn packet(id: u16, qname: &Name, qtype: RecordType, edns: bool) -> Vec<u8> {
+    let mut m = Message::new(id, MessageType::Query, OpCode::Query);
+    m.metadata.recursion_desired = true;
+    m.add_query(Query::query(qname.clone(), qtype));
+    if edns {
+        let mut e = Edns::new();
+        e.set_max_payload(1232);
+        m.set_edns(e);
+    }
+    m.to_vec().expect("query encodes")
 }
 
-fn bench_queries(c: &mut Criterion) {
-    for kind in Kind::ALL {
-        let mut group = c.benchmark_group(format!("query/{}", kind.label()));
-        group
-            .sample_size(50)
-            .warm_up_time(Duration::from_millis(500))
-            .measurement_time(Duration::from_secs(2));
-        for names in sizes() {
-            let idx = index(names);
-            let questions = kind.questions(names);
-            for (qname, qtype) in &questions[..16] {
-                kind.check(&lookup(&idx.snapshot, qname, *qtype));
+/// A pipeline over `handle`, its answer cache `cache_bytes` large (0: off).
+fn responder(handle: &IndexHandle, cache_bytes: u64) -> Responder {
+    let settings = Settings {
+        ttl: TtlPolicy::default(),
+        rotate: true,
+        recursion_available: false,
+        cache_bytes,
+    };
+    Responder::new(handle.clone(), settings, Arc::new(Metrics::new()))
+}
+
+fn answer(r: &Responder, packet: &[u8], transport: Transport, out: &mut Vec<u8>, s: &mut Scratch) {
+    match r.respond(packet, transport, out, s) {
+        Outcome::Reply => {}
+        other => panic!("no reply: {other:?}"),
+    }
+}
+
+fn bench_pipeline(c: &mut Criterion) {
+    for (group_name, cache_bytes) in [("miss", 0u64), ("hit", 64 << 20)] {
+        for kind in Kind::ALL {
+            if group_name == "hit" && matches!(kind, Kind::NoData | Kind::NxDomain) {
+                continue;
             }
-            group.bench_with_input(BenchmarkId::from_parameter(names), &questions, |b, qs| {
-                let mut n = 0usize;
+            let mut group = c.benchmark_group(format!("{group_name}/{}", kind.label()));
+            group
+                .sample_size(50)
+                .warm_up_time(Duration::from_millis(500))
+                .measurement_time(Duration::from_secs(2));
+            for names in sizes() {
+                let idx = index(names);
+                let pipeline = responder(&idx.handle, cache_bytes);
+                let packets: Vec<Vec<u8>> = kind
+                    .questions(names)
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (q, t))| packet(i as u16, q, *t, false))
+                    .collect();
+                let (mut out, mut scratch) = (Vec::new(), Scratch::default());
+                for p in &packets {
+                    answer(&pipeline, p, Transport::Udp, &mut out, &mut scratch);
+                    kind.check(&out);
+                }
+                group.bench_with_input(BenchmarkId::from_parameter(names), &packets, |b, ps| {
+                    let mut n = 0usize;
+                    b.iter(|| {
+                        let p = &ps[n % ps.len()];
+                        n += 1;
+                        answer(&pipeline, p, Transport::Udp, &mut out, &mut scratch);
+                        black_box(out.len())
+                    });
+                });
+            }
+            group.finish();
+        }
+    }
+}
+
+/// One service with `instances` instances (`<i>.big.bench.test.`), as its own index.
+fn service_index(instances: usize) -> IndexHandle {
+    let value = service();
+    let entries = (0..instances)
+        .map(|i| entry(&format!("{i}.big.{ZONE}"), &value))
+        .collect();
+    let handle = IndexHandle::new(Snapshot::default());
+    let mut indexer = Indexer::new(handle.clone());
+    indexer.apply(reset(entries));
+    indexer.publish();
+    handle
+}
+
+/// The worst questions: uncached SRV of huge services, over UDP and TCP.
+fn bench_worst(c: &mut Criterion) {
+    let mut group = c.benchmark_group("worst");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(200))
+        .measurement_time(Duration::from_secs(2));
+    let mut cases: Vec<(String, IndexHandle, Name)> = [10usize, 1_000, 10_000, 100_000]
+        .into_iter()
+        .map(|n| {
+            (
+                format!("srv/{n}"),
+                service_index(n),
+                name(&format!("big.{ZONE}")),
+            )
+        })
+        .collect();
+    if sizes().contains(&1_000_000) {
+        let idx = index(1_000_000);
+        cases.push((
+            "wildcard/1000000".into(),
+            idx.handle.clone(),
+            name(&format!("*.{ZONE}")),
+        ));
+    }
+    for (label, handle, qname) in cases {
+        let pipeline = responder(&handle, 0);
+        let (mut out, mut scratch) = (Vec::new(), Scratch::default());
+        for (transport, edns, tag) in [
+            (Transport::Udp, true, "udp"),
+            (Transport::Tcp, false, "tcp"),
+        ] {
+            let p = packet(1, &qname, RecordType::SRV, edns);
+            answer(&pipeline, &p, transport, &mut out, &mut scratch);
+            let m = Message::from_vec(&out).expect("reply decodes");
+            assert!(
+                !m.answers.is_empty() || m.metadata.truncation,
+                "{label}: no answer"
+            );
+            group.bench_function(BenchmarkId::new(format!("{label}/{tag}"), ""), |b| {
                 b.iter(|| {
-                    let (qname, qtype) = &qs[n % qs.len()];
-                    n += 1;
-                    let answer = lookup(&idx.snapshot, qname, *qtype);
-                    black_box(encode(n as u16, qname, *qtype, answer))
+                    answer(&pipeline, &p, transport, &mut out, &mut scratch);
+                    black_box(out.len())
                 });
             });
         }
-        group.finish();
-    }
-}
-
-/// Lookup alone vs encoding alone, at 100k names.
-fn bench_split(c: &mut Criterion) {
-    let names = 100_000;
-    if !sizes().contains(&names) {
-        return;
-    }
-    let idx = index(names);
-    let mut group = c.benchmark_group("split");
-    group
-        .sample_size(50)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2));
-    for kind in [Kind::A, Kind::Srv] {
-        let questions = kind.questions(names);
-        group.bench_function(
-            BenchmarkId::new(format!("lookup_{}", kind.label()), names),
-            |b| {
-                let mut n = 0usize;
-                b.iter(|| {
-                    let (qname, qtype) = &questions[n % questions.len()];
-                    n += 1;
-                    black_box(lookup(&idx.snapshot, qname, *qtype))
-                });
-            },
-        );
-        let answers: Vec<Answer> = questions
-            .iter()
-            .map(|(q, t)| lookup(&idx.snapshot, q, *t))
-            .collect();
-        group.bench_function(
-            BenchmarkId::new(format!("encode_{}", kind.label()), names),
-            |b| {
-                let mut n = 0usize;
-                b.iter_batched(
-                    || {
-                        n += 1;
-                        let i = n % questions.len();
-                        (i, answers[i].clone())
-                    },
-                    |(i, answer)| {
-                        let (qname, qtype) = &questions[i];
-                        black_box(encode(i as u16, qname, *qtype, answer))
-                    },
-                    BatchSize::SmallInput,
-                );
-            },
-        );
     }
     group.finish();
 }
@@ -321,16 +371,10 @@ fn bench_updates(c: &mut Criterion) {
                 || {
                     revision += 1;
                     let (i, j) = (rng.below(K), rng.below(services));
-                    Update {
-                        source: SourceId::Etcd,
-                        change: Change::Put {
-                            revision,
-                            entry: Entry::Service {
-                                name: name(&format!("{i}.svc{j}.{ZONE}")),
-                                service: value.clone(),
-                            },
-                        },
-                    }
+                    Update::Etcd(EtcdChange::Put {
+                        revision,
+                        entry: entry(&format!("{i}.svc{j}.{ZONE}"), &value),
+                    })
                 },
                 |update| {
                     indexer.apply(update);
@@ -345,7 +389,7 @@ fn bench_updates(c: &mut Criterion) {
     // A full reset of every name, then publish.
     {
         let template = entries(names);
-        let handle = IndexHandle::new(Snapshot::empty(TtlPolicy::default()));
+        let handle = IndexHandle::new(Snapshot::default());
         let mut indexer = Indexer::new(handle.clone());
         group
             .sample_size(10)
@@ -366,5 +410,5 @@ fn bench_updates(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_queries, bench_split, bench_updates);
+criterion_group!(benches, bench_pipeline, bench_worst, bench_updates);
 criterion_main!(benches);

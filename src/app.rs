@@ -15,14 +15,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::dns::{DnsHandler, UdpResponder};
 use crate::http::{self, HttpState};
-use crate::index::{IndexHandle, Indexer, Snapshot, run_indexer};
+use crate::index::{IndexHandle, Indexer, spawn_indexer};
 use crate::metrics::Metrics;
-use crate::server::{DnsServer, ServerError};
-use crate::source::SourceId;
+use crate::server::{self, DnsServer, Responder, ServerError, Settings, TcpSettings};
 use crate::source::etcd::EtcdSource;
-use crate::source::zonefile::{ZoneSet, ZoneWatcher};
+use crate::source::zonefile::ZoneWatcher;
+use crate::source::{SourceId, Update, ZoneSet};
 
 /// How long shutdown waits for in-flight answers.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
@@ -40,6 +39,8 @@ pub enum AppError {
     },
     #[error("cannot watch zone directory {dir}: {source}")]
     Watch { dir: String, source: notify::Error },
+    #[error("cannot start the index thread: {0}")]
+    Indexer(std::io::Error),
 }
 
 /// A running srvd.
@@ -71,9 +72,9 @@ impl RunningApp {
     pub async fn shutdown(mut self) -> Result<(), AppError> {
         info!("shutting down");
         self.stop.cancel();
-        let result = self.dns.shutdown(DRAIN_GRACE).await;
+        self.dns.shutdown(DRAIN_GRACE).await;
         self.tasks.shutdown().await;
-        result.map_err(AppError::from)
+        Ok(())
     }
 
     /// Wait until a shutdown signal, then shut down.
@@ -90,7 +91,7 @@ impl RunningApp {
 /// `zones` is the zone directory's first load (`None`: the directory does not exist).
 pub async fn start(config: &Config, zones: Option<ZoneSet>) -> Result<RunningApp, AppError> {
     let metrics = Arc::new(Metrics::new());
-    let index = IndexHandle::new(Snapshot::empty(config.ttl));
+    let index = IndexHandle::default();
     let mut indexer = Indexer::new(index.clone());
     let mut tasks = JoinSet::new();
     let stop = CancellationToken::new();
@@ -98,7 +99,7 @@ pub async fn start(config: &Config, zones: Option<ZoneSet>) -> Result<RunningApp
 
     let watcher = match zones {
         Some(set) => {
-            indexer.apply(set.into_update());
+            indexer.apply(Update::Zones(set));
             let watcher = ZoneWatcher::new(&config.zones).map_err(|source| AppError::Watch {
                 dir: config.zones.display().to_string(),
                 source,
@@ -107,12 +108,12 @@ pub async fn start(config: &Config, zones: Option<ZoneSet>) -> Result<RunningApp
         }
         None => {
             warn!(dir = %config.zones.display(), "zone directory does not exist; serving no zone files");
-            indexer.apply(ZoneSet::default().into_update());
+            indexer.apply(Update::Zones(ZoneSet::default()));
             None
         }
     };
     indexer.publish();
-    tasks.spawn(run_indexer(indexer, updates_rx));
+    spawn_indexer(indexer, updates_rx).map_err(AppError::Indexer)?;
     if let Some(watcher) = watcher {
         tasks.spawn(watcher.run(updates.clone(), metrics.clone()));
     }
@@ -122,18 +123,32 @@ pub async fn start(config: &Config, zones: Option<ZoneSet>) -> Result<RunningApp
         let source = EtcdSource::new(settings.clone(), updates.clone(), metrics.clone());
         etcd_status = Some(source.status());
         required.push(SourceId::Etcd);
-        info!(endpoints = ?settings.endpoints, prefix = %settings.prefix, "following etcd");
+        info!(
+            endpoints = ?settings.connection.endpoints,
+            prefix = %settings.connection.prefix,
+            "following etcd"
+        );
         tasks.spawn(source.run(stop.clone()));
     }
     drop(updates);
 
-    let handler = DnsHandler::new(index.clone(), metrics.clone());
-    let responder = Arc::new(UdpResponder::new(index.clone(), metrics.clone()));
+    let settings = Settings {
+        ttl: config.ttl,
+        rotate: config.rotate,
+        recursion_available: false,
+        cache_bytes: config.cache_bytes,
+    };
+    let responder = Arc::new(Responder::new(index.clone(), settings, metrics.clone()));
+    let fd_limit = server::raise_fd_limit();
+    let tcp = TcpSettings {
+        idle_timeout: config.tcp_idle_timeout,
+        max_connections: server::tcp_connection_cap(config.tcp_max_connections, fd_limit),
+    };
     let dns = DnsServer::bind(
-        handler,
-        responder,
+        responder.clone(),
+        metrics.clone(),
         &config.listen,
-        config.tcp_idle_timeout,
+        tcp,
         config.udp_workers,
     )
     .await?;
@@ -148,6 +163,7 @@ pub async fn start(config: &Config, zones: Option<ZoneSet>) -> Result<RunningApp
     let state = HttpState {
         index: index.clone(),
         metrics,
+        responder,
         required,
         etcd: etcd_status,
     };

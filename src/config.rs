@@ -13,8 +13,9 @@ use thiserror::Error;
 
 use hickory_proto::rr::Name;
 
-use crate::index::TtlPolicy;
-use crate::source::etcd::EtcdSettings;
+use crate::dns::TtlPolicy;
+use crate::source::etcd::connection::PASSWORD_ENV;
+use crate::source::etcd::{EtcdArgs, EtcdSettings};
 
 /// Default DNS listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5353";
@@ -22,8 +23,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:5353";
 pub const DEFAULT_HTTP: &str = "127.0.0.1:9153";
 /// Default zone directory.
 pub const DEFAULT_ZONES: &str = "zones";
-/// Default etcd key prefix (SkyDNS's).
-pub const DEFAULT_ETCD_PREFIX: &str = "/skydns";
+/// Default size of the answer cache, MiB.
+pub const DEFAULT_CACHE_MB: u64 = 64;
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -52,8 +53,14 @@ pub struct FileConfig {
     pub log_level: Option<String>,
     /// Seconds an idle TCP connection is kept open.
     pub tcp_idle_timeout: Option<u64>,
+    /// Most TCP connections open at once (default: from the open-files limit).
+    pub tcp_max_connections: Option<usize>,
     /// UDP worker threads per listen address (default: one per CPU).
     pub udp_workers: Option<usize>,
+    /// Rotate A, AAAA and SRV answer order per response (default: on).
+    pub rotate: Option<bool>,
+    /// Answer cache size in MiB.
+    pub cache_size: Option<u64>,
     /// etcd endpoints (`http://127.0.0.1:2379`); none: no etcd source.
     pub etcd: Option<Vec<String>>,
     pub etcd_prefix: Option<String>,
@@ -65,9 +72,6 @@ pub struct FileConfig {
     pub etcd_user: Option<String>,
     /// File holding the etcd password (else `SRVD_ETCD_PASSWORD`).
     pub etcd_password_file: Option<PathBuf>,
-    /// From the environment (`SRVD_ETCD_PASSWORD`), never from the file.
-    #[serde(skip)]
-    pub etcd_password: Option<String>,
 }
 
 impl FileConfig {
@@ -107,18 +111,26 @@ impl FileConfig {
             negative_ttl,
             log_level,
             tcp_idle_timeout,
+            tcp_max_connections,
             udp_workers,
-            etcd,
-            etcd_prefix,
-            domain,
-            etcd_ca,
-            etcd_cert,
-            etcd_key,
-            etcd_user,
-            etcd_password_file,
-            etcd_password
+            rotate,
+            cache_size,
+            domain
         );
         self
+    }
+
+    /// The etcd connection keys of the file, as the flags that share their names.
+    pub fn etcd_args(&self) -> EtcdArgs {
+        EtcdArgs {
+            endpoints: self.etcd.clone().unwrap_or_default(),
+            prefix: self.etcd_prefix.clone(),
+            ca: self.etcd_ca.clone(),
+            cert: self.etcd_cert.clone(),
+            key: self.etcd_key.clone(),
+            user: self.etcd_user.clone(),
+            password_file: self.etcd_password_file.clone(),
+        }
     }
 }
 
@@ -133,7 +145,12 @@ pub struct Config {
     pub ttl: TtlPolicy,
     pub log_level: String,
     pub tcp_idle_timeout: Duration,
+    /// `None`: derived from the open-files limit at start.
+    pub tcp_max_connections: Option<usize>,
     pub udp_workers: usize,
+    pub rotate: bool,
+    /// Answer cache size, bytes.
+    pub cache_bytes: u64,
     /// The etcd source, when configured.
     pub etcd: Option<EtcdSettings>,
 }
@@ -143,10 +160,12 @@ fn default_addr(s: &str) -> SocketAddr {
 }
 
 impl Config {
-    /// Merge defaults and a file config, validating everything; returns every problem found.
-    pub fn from_file_config(file: FileConfig) -> Result<Self, Vec<ConfigError>> {
+    /// Merge defaults, the file and the etcd flags, validating everything; returns every
+    /// problem found. The etcd password comes from `SRVD_ETCD_PASSWORD` unless a file is
+    /// named.
+    pub fn from_file_config(file: FileConfig, etcd: EtcdArgs) -> Result<Self, Vec<ConfigError>> {
         let mut problems = Vec::new();
-        let etcd = etcd_settings(&file, &mut problems);
+        let etcd = etcd_settings(&file, &etcd, &mut problems);
         let ttl = TtlPolicy {
             default: file.ttl.unwrap_or(5),
             min: file.min_ttl.unwrap_or(0),
@@ -201,11 +220,25 @@ impl Config {
                 "udp_workers ({udp_workers}) must be between 1 and 256"
             )));
         }
+        if file.tcp_max_connections == Some(0) {
+            problems.push(ConfigError::Invalid(
+                "tcp_max_connections must be at least 1".into(),
+            ));
+        }
+        let cache_mb = file.cache_size.unwrap_or(DEFAULT_CACHE_MB);
+        if cache_mb > 1 << 20 {
+            problems.push(ConfigError::Invalid(format!(
+                "cache_size ({cache_mb} MiB) is more than 1 TiB"
+            )));
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
         Ok(Config {
             udp_workers,
+            tcp_max_connections: file.tcp_max_connections,
+            rotate: file.rotate.unwrap_or(true),
+            cache_bytes: cache_mb << 20,
             etcd,
             listen,
             zones_explicit: file.zones.is_some(),
@@ -218,15 +251,12 @@ impl Config {
     }
 }
 
-fn etcd_settings(file: &FileConfig, problems: &mut Vec<ConfigError>) -> Option<EtcdSettings> {
+fn etcd_settings(
+    file: &FileConfig,
+    etcd: &EtcdArgs,
+    problems: &mut Vec<ConfigError>,
+) -> Option<EtcdSettings> {
     let mut invalid = |m: String| problems.push(ConfigError::Invalid(m));
-    let endpoints = file.etcd.clone().unwrap_or_default();
-    let endpoints: Vec<String> = endpoints
-        .iter()
-        .flat_map(|e| e.split(','))
-        .map(|e| e.trim().to_string())
-        .filter(|e| !e.is_empty())
-        .collect();
     let mut domains = Vec::new();
     for d in file.domain.iter().flatten() {
         match Name::from_ascii(d) {
@@ -237,66 +267,25 @@ fn etcd_settings(file: &FileConfig, problems: &mut Vec<ConfigError>) -> Option<E
             _ => invalid(format!("domain {d:?} is not a valid domain name")),
         }
     }
-    if endpoints.is_empty() {
+    let connection = match etcd.validate(std::env::var(PASSWORD_ENV).ok()) {
+        Ok(connection) => connection,
+        Err(errors) => {
+            errors.into_iter().for_each(&mut invalid);
+            return None;
+        }
+    };
+    let Some(connection) = connection else {
         if !domains.is_empty() {
             invalid("--domain needs --etcd (the domains are served from etcd)".into());
         }
         return None;
-    }
+    };
     if domains.is_empty() && file.domain.is_none() {
         invalid("--etcd needs at least one --domain to serve (e.g. --domain skydns.local.)".into());
     }
-    for e in &endpoints {
-        let scheme_ok = e.starts_with("http://") || e.starts_with("https://") || !e.contains("://");
-        if !scheme_ok {
-            invalid(format!("etcd endpoint {e:?} must be http:// or https://"));
-        }
-    }
-    let prefix = file
-        .etcd_prefix
-        .clone()
-        .unwrap_or_else(|| DEFAULT_ETCD_PREFIX.to_string());
-    if !prefix.starts_with('/') || prefix.trim_end_matches('/').is_empty() {
-        invalid(format!(
-            "etcd_prefix {prefix:?} must start with '/' and not be '/' alone"
-        ));
-    }
-    if file.etcd_cert.is_some() != file.etcd_key.is_some() {
-        invalid("--etcd-cert and --etcd-key go together".into());
-    }
-    for path in [&file.etcd_ca, &file.etcd_cert, &file.etcd_key]
-        .into_iter()
-        .flatten()
-    {
-        if !path.is_file() {
-            invalid(format!("{}: no such file", path.display()));
-        }
-    }
-    let password = match (&file.etcd_password_file, &file.etcd_password) {
-        (Some(path), _) => match std::fs::read_to_string(path) {
-            Ok(p) => Some(p.trim_end_matches(['\n', '\r']).to_string()),
-            Err(e) => {
-                invalid(format!(
-                    "{}: cannot read password file: {e}",
-                    path.display()
-                ));
-                None
-            }
-        },
-        (None, password) => password.clone(),
-    };
-    if file.etcd_user.is_some() && password.is_none() {
-        invalid("--etcd-user needs a password: SRVD_ETCD_PASSWORD or --etcd-password-file".into());
-    }
     Some(EtcdSettings {
-        endpoints,
-        prefix,
+        connection,
         domains,
-        ca: file.etcd_ca.clone(),
-        cert: file.etcd_cert.clone(),
-        key: file.etcd_key.clone(),
-        user: file.etcd_user.clone(),
-        password,
     })
 }
 
@@ -306,7 +295,7 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let c = Config::from_file_config(FileConfig::default()).unwrap();
+        let c = Config::from_file_config(FileConfig::default(), EtcdArgs::default()).unwrap();
         assert_eq!(c.listen, vec!["127.0.0.1:5353".parse().unwrap()]);
         assert_eq!(c.http, "127.0.0.1:9153".parse().unwrap());
         assert_eq!(c.ttl, TtlPolicy::default());
@@ -320,7 +309,7 @@ mod tests {
             ttl: Some(7),
             ..FileConfig::default()
         };
-        let c = Config::from_file_config(file.overlay(flags)).unwrap();
+        let c = Config::from_file_config(file.overlay(flags), EtcdArgs::default()).unwrap();
         assert_eq!(c.ttl.default, 7);
         assert_eq!(c.ttl.max, 60);
     }
@@ -334,7 +323,7 @@ mod tests {
             listen: Some(vec![]),
             ..FileConfig::default()
         };
-        let problems = Config::from_file_config(file).unwrap_err();
+        let problems = Config::from_file_config(file, EtcdArgs::default()).unwrap_err();
         assert_eq!(problems.len(), 3, "{problems:?}");
     }
 
@@ -345,27 +334,27 @@ mod tests {
             domain: Some(vec!["SkyDNS.local".into()]),
             ..FileConfig::default()
         };
-        let etcd = Config::from_file_config(file).unwrap().etcd.unwrap();
-        assert_eq!(etcd.endpoints.len(), 2);
+        let etcd = Config::from_file_config(file.clone(), file.etcd_args())
+            .unwrap()
+            .etcd
+            .unwrap();
+        assert_eq!(etcd.connection.endpoints.len(), 2);
         assert_eq!(etcd.domains[0].to_ascii(), "skydns.local.");
-        assert_eq!(etcd.prefix, "/skydns");
+        assert_eq!(etcd.connection.prefix, "/skydns");
 
         let file = FileConfig {
-            etcd: Some(vec!["ftp://x".into()]),
-            etcd_prefix: Some("skydns".into()),
-            etcd_cert: Some("/nonexistent.pem".into()),
-            etcd_user: Some("srvd".into()),
+            etcd: Some(vec!["http://127.0.0.1:2379".into()]),
             ..FileConfig::default()
         };
-        let problems = Config::from_file_config(file).unwrap_err();
-        // no domain, bad scheme, bad prefix, cert without key, missing file, no password
-        assert_eq!(problems.len(), 6, "{problems:?}");
+        let problems = Config::from_file_config(file.clone(), file.etcd_args()).unwrap_err();
+        assert_eq!(problems.len(), 1, "no domain: {problems:?}");
 
         let file = FileConfig {
             domain: Some(vec!["skydns.local.".into()]),
             ..FileConfig::default()
         };
-        assert_eq!(Config::from_file_config(file).unwrap_err().len(), 1);
+        let problems = Config::from_file_config(file, EtcdArgs::default()).unwrap_err();
+        assert_eq!(problems.len(), 1, "domain without etcd: {problems:?}");
     }
 
     #[test]

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::index::IndexHandle;
 use crate::metrics::Metrics;
+use crate::server::Responder;
 use crate::source::SourceId;
 use crate::source::etcd::EtcdStatus;
 
@@ -24,6 +25,8 @@ use crate::source::etcd::EtcdStatus;
 pub struct HttpState {
     pub index: IndexHandle,
     pub metrics: Arc<Metrics>,
+    /// The DNS pipeline (its cache's size is a gauge).
+    pub responder: Arc<Responder>,
     /// Sources that must be loaded before `/readyz` says 200.
     pub required: Vec<SourceId>,
     /// etcd connection health, when etcd is configured.
@@ -34,7 +37,14 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
     if let Some(etcd) = &state.etcd {
         state.metrics.etcd_stale(etcd.stale_seconds());
     }
-    let body = state.metrics.render(&state.index.load());
+    let snap = state.index.load();
+    let names = [SourceId::Zones, SourceId::Etcd].map(|s| (s, snap.names_from(s)));
+    state
+        .metrics
+        .set_index(snap.generation, snap.etcd_revision, &names);
+    let cache = state.responder.cache();
+    state.metrics.set_cache(cache.entries(), cache.bytes());
+    let body = state.metrics.render();
     (
         [(
             header::CONTENT_TYPE,

@@ -22,6 +22,8 @@ pub mod http;
 pub mod index;
 pub mod logging;
 pub mod metrics;
+pub mod name_key;
+pub mod ratelimit;
 pub mod record;
 pub mod server;
 pub mod source;

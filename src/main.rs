@@ -9,7 +9,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use srvd::config::{Config, ConfigError, FileConfig};
-use srvd::source::zonefile::{self, ZoneSet};
+use srvd::source::ZoneSet;
+use srvd::source::etcd::EtcdArgs;
+use srvd::source::zonefile;
 
 /// Authoritative DNS for service discovery: answers A/AAAA, SRV, TXT, MX, PTR, NS and SOA
 /// from zone files (and etcd), with short TTLs.
@@ -68,41 +70,28 @@ struct ServeArgs {
     /// Seconds an idle TCP connection stays open [default: 10].
     #[arg(long, value_name = "SECONDS")]
     tcp_idle_timeout: Option<u64>,
+    /// Most TCP connections open at once; when full, the idlest is closed [default: 3/4 of
+    /// the open-files limit, at most 4096].
+    #[arg(long, value_name = "N")]
+    tcp_max_connections: Option<usize>,
     /// UDP worker threads per listen address [default: one per CPU].
     #[arg(long, value_name = "N")]
     udp_workers: Option<usize>,
-    /// etcd endpoints, comma-separated or repeated (enables the etcd source).
-    #[arg(
-        long,
-        value_name = "URL[,URL...]",
-        env = "SRVD_ETCD",
-        value_delimiter = ','
-    )]
-    etcd: Vec<String>,
-    /// Key prefix whose subtree holds the records [default: /skydns].
-    #[arg(long, value_name = "PREFIX")]
-    etcd_prefix: Option<String>,
+    /// Rotate the order of A, AAAA and SRV records per response (on|off) [default: on].
+    #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
+    rotate: Option<bool>,
+    /// Size of the answer cache, MiB [default: 64].
+    #[arg(long, value_name = "MiB")]
+    cache_size: Option<u64>,
+    #[command(flatten)]
+    etcd: EtcdArgs,
     /// Zone served from etcd; repeat for more (e.g. skydns.local.).
     #[arg(long, value_name = "ZONE")]
     domain: Vec<String>,
-    /// CA certificate (PEM) to verify etcd's server certificate.
-    #[arg(long, value_name = "FILE")]
-    etcd_ca: Option<PathBuf>,
-    /// Client certificate (PEM) for etcd; with --etcd-key.
-    #[arg(long, value_name = "FILE")]
-    etcd_cert: Option<PathBuf>,
-    /// Client key (PEM) for etcd; with --etcd-cert.
-    #[arg(long, value_name = "FILE")]
-    etcd_key: Option<PathBuf>,
-    /// etcd user; the password comes from SRVD_ETCD_PASSWORD or --etcd-password-file.
-    #[arg(long, value_name = "USER")]
-    etcd_user: Option<String>,
-    /// File holding the etcd password.
-    #[arg(long, value_name = "FILE")]
-    etcd_password_file: Option<PathBuf>,
 }
 
 impl ServeArgs {
+    /// The flags that are not etcd connection flags, as file keys.
     fn as_file_config(&self) -> FileConfig {
         FileConfig {
             listen: (!self.listen.is_empty()).then(|| self.listen.clone()),
@@ -114,16 +103,12 @@ impl ServeArgs {
             negative_ttl: self.negative_ttl,
             log_level: self.log_level.clone(),
             tcp_idle_timeout: self.tcp_idle_timeout,
+            tcp_max_connections: self.tcp_max_connections,
             udp_workers: self.udp_workers,
-            etcd: (!self.etcd.is_empty()).then(|| self.etcd.clone()),
-            etcd_prefix: self.etcd_prefix.clone(),
+            rotate: self.rotate,
+            cache_size: self.cache_size,
             domain: (!self.domain.is_empty()).then(|| self.domain.clone()),
-            etcd_ca: self.etcd_ca.clone(),
-            etcd_cert: self.etcd_cert.clone(),
-            etcd_key: self.etcd_key.clone(),
-            etcd_user: self.etcd_user.clone(),
-            etcd_password_file: self.etcd_password_file.clone(),
-            etcd_password: std::env::var("SRVD_ETCD_PASSWORD").ok(),
+            ..FileConfig::default()
         }
     }
 }
@@ -137,8 +122,9 @@ fn load_config(args: &ServeArgs) -> (Option<FileConfig>, Result<Config, Vec<Conf
         },
         None => FileConfig::default(),
     };
+    let etcd = file.etcd_args().overlay(args.etcd.clone());
     let merged = file.overlay(args.as_file_config());
-    (Some(merged.clone()), Config::from_file_config(merged))
+    (Some(merged.clone()), Config::from_file_config(merged, etcd))
 }
 
 /// The zone directory's first load; `Ok(None)` when the default directory is absent.

@@ -1,7 +1,8 @@
 //! Prometheus metrics: one registry shared by every stage.
 //!
-//! Stages record events through the typed methods here; `http` renders the text format. This
-//! module holds counters only; it makes no decisions.
+//! Stages record events through the typed methods here; `http` renders the text format and
+//! sets the gauges it reads from elsewhere (the snapshot, the caches) just before. This module
+//! holds counters only; it makes no decisions and depends on no other stage.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -17,13 +18,37 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::index::Snapshot;
 use crate::source::SourceId;
+
+/// Where an answer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AnswerSource {
+    /// The authoritative answer cache.
+    Cache,
+    /// A lookup in the snapshot.
+    Lookup,
+    /// An upstream (forwarding).
+    Forward,
+    /// A protocol error reply (FORMERR, NOTIMP, BADVERS, REFUSED...).
+    Error,
+}
+
+impl AnswerSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            AnswerSource::Cache => "cache",
+            AnswerSource::Lookup => "lookup",
+            AnswerSource::Forward => "forward",
+            AnswerSource::Error => "error",
+        }
+    }
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct QueryLabels {
     qtype: String,
     rcode: String,
+    source: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -35,8 +60,8 @@ struct SourceLabels {
 pub struct Metrics {
     registry: Registry,
     queries: Family<QueryLabels, Counter>,
-    /// (qtype, rcode) -> its counter, so the hot path allocates nothing.
-    query_counters: RwLock<HashMap<(u16, u16), Counter>>,
+    /// (qtype, rcode, source) -> its counter, so the hot path allocates nothing.
+    query_counters: RwLock<HashMap<(u16, u16, AnswerSource), Counter>>,
     latency: Histogram,
     reload_errors: Family<SourceLabels, Counter>,
     bad_values: Family<SourceLabels, Counter>,
@@ -46,6 +71,16 @@ pub struct Metrics {
     etcd_stale_seconds: prometheus_client::metrics::gauge::Gauge<f64, std::sync::atomic::AtomicU64>,
     etcd_reconnects: Counter,
     etcd_resyncs: Counter,
+    etcd_history_resets: Family<ReasonLabels, Counter>,
+    cache_entries: Gauge,
+    cache_bytes: Gauge,
+    tcp_open: Gauge,
+    tcp_evicted: Counter,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
 }
 
 /// The RFC mnemonic of an rcode (`NOERROR`, `NXDOMAIN`, ...).
@@ -80,7 +115,7 @@ impl Metrics {
         let queries = Family::<QueryLabels, Counter>::default();
         registry.register(
             "dns_queries",
-            "DNS queries answered, by type and rcode",
+            "DNS queries answered, by type, rcode and where the answer came from (cache, lookup, forward, error)",
             queries.clone(),
         );
         // 10 µs .. ~80 ms
@@ -89,7 +124,7 @@ impl Metrics {
         ));
         registry.register(
             "dns_answer_seconds",
-            "Time from decoded query to answer handed to the socket",
+            "Time from a query's bytes to its reply's bytes (not counting socket I/O)",
             latency.clone(),
         );
         let reload_errors = Family::<SourceLabels, Counter>::default();
@@ -137,11 +172,46 @@ impl Metrics {
         let etcd_resyncs = Counter::default();
         registry.register(
             "etcd_resyncs",
-            "Full re-snapshots of the etcd prefix (start, compaction)",
+            "Full snapshots of the etcd prefix read (at start and after every history reset)",
             etcd_resyncs.clone(),
+        );
+        let etcd_history_resets = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "etcd_history_resets",
+            "Fresh snapshots taken because etcd's history changed under srvd (compaction, or an etcd restored or replaced: rewind)",
+            etcd_history_resets.clone(),
+        );
+        let cache_entries = Gauge::default();
+        registry.register(
+            "cache_entries",
+            "Encoded answers held in the authoritative answer cache",
+            cache_entries.clone(),
+        );
+        let cache_bytes = Gauge::default();
+        registry.register(
+            "cache_bytes",
+            "Bytes held by the authoritative answer cache (bounded by --cache-size)",
+            cache_bytes.clone(),
+        );
+        let tcp_open = Gauge::default();
+        registry.register(
+            "tcp_connections",
+            "DNS TCP connections open",
+            tcp_open.clone(),
+        );
+        let tcp_evicted = Counter::default();
+        registry.register(
+            "tcp_connections_evicted",
+            "Idle DNS TCP connections closed to make room under --tcp-max-connections",
+            tcp_evicted.clone(),
         );
         Metrics {
             registry,
+            etcd_history_resets,
+            cache_entries,
+            cache_bytes,
+            tcp_open,
+            tcp_evicted,
             queries,
             query_counters: RwLock::default(),
             latency,
@@ -156,27 +226,28 @@ impl Metrics {
         }
     }
 
-    /// One answered query. The hot path: a read lock and an atomic add once the (type,
-    /// rcode) pair has been seen.
-    pub fn query(&self, qtype: RecordType, rcode: ResponseCode, elapsed: Duration) {
-        let pair = (u16::from(qtype), u16::from(rcode));
+    /// One answered query, recorded once, where the reply bytes are made (`server::respond`).
+    /// The hot path: a read lock and an atomic add once the label set has been seen.
+    pub fn query(&self, qtype: u16, rcode: ResponseCode, source: AnswerSource, elapsed: Duration) {
+        let labels = (qtype, u16::from(rcode), source);
         let counted = self
             .query_counters
             .read()
             .ok()
-            .and_then(|m| m.get(&pair).map(Counter::inc))
+            .and_then(|m| m.get(&labels).map(Counter::inc))
             .is_some();
         if !counted {
             let counter = self
                 .queries
                 .get_or_create(&QueryLabels {
-                    qtype: qtype.to_string(),
+                    qtype: RecordType::from(qtype).to_string(),
                     rcode: rcode_name(rcode),
+                    source: source.as_str().to_string(),
                 })
                 .clone();
             counter.inc();
             if let Ok(mut m) = self.query_counters.write() {
-                m.insert(pair, counter);
+                m.insert(labels, counter);
             }
         }
         self.latency.observe(elapsed.as_secs_f64());
@@ -206,15 +277,43 @@ impl Metrics {
         self.etcd_resyncs.inc();
     }
 
-    /// Render the text exposition, refreshing the gauges read from the snapshot.
-    pub fn render(&self, snapshot: &Snapshot) -> String {
-        for source in [SourceId::Zones, SourceId::Etcd] {
-            let n = i64::try_from(snapshot.names_from(source)).unwrap_or(i64::MAX);
-            self.names.get_or_create(&source_label(source)).set(n);
+    /// etcd's history changed under us (`reason`: compaction, rewind).
+    pub fn etcd_rewind(&self, reason: &str) {
+        self.etcd_history_resets
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn set_cache(&self, entries: u64, bytes: u64) {
+        self.cache_entries
+            .set(i64::try_from(entries).unwrap_or(i64::MAX));
+        self.cache_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    pub fn tcp_connections(&self, open: usize) {
+        self.tcp_open.set(i64::try_from(open).unwrap_or(i64::MAX));
+    }
+
+    pub fn tcp_evicted(&self) {
+        self.tcp_evicted.inc();
+    }
+
+    /// Set the index gauges (called by `http` before rendering).
+    pub fn set_index(&self, generation: u64, etcd_revision: i64, names: &[(SourceId, usize)]) {
+        for (source, n) in names {
+            let n = i64::try_from(*n).unwrap_or(i64::MAX);
+            self.names.get_or_create(&source_label(*source)).set(n);
         }
         self.generation
-            .set(i64::try_from(snapshot.generation).unwrap_or(i64::MAX));
-        self.etcd_revision.set(snapshot.etcd_revision);
+            .set(i64::try_from(generation).unwrap_or(i64::MAX));
+        self.etcd_revision.set(etcd_revision);
+    }
+
+    /// Render the text exposition.
+    pub fn render(&self) -> String {
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {
             out.clear();

@@ -15,6 +15,11 @@ use thiserror::Error;
 pub const DEFAULT_PRIORITY: u16 = 10;
 /// Weight used when a value has none (CoreDNS's default).
 pub const DEFAULT_WEIGHT: u16 = 100;
+/// Longest `text` served: its TXT record (plus a header, the longest question and an OPT
+/// record) must fit a 64 KiB message.
+pub const MAX_TEXT: usize = 64_000;
+/// Largest TTL a record may carry (RFC 2181 §8); larger values are clamped to it.
+const MAX_TTL: u32 = i32::MAX as u32;
 
 /// Why a value was rejected.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -29,9 +34,9 @@ pub enum RecordError {
     BadPort(i64),
     #[error("\"{field}\" {value} is out of range (0..=65535)")]
     OutOfRange { field: &'static str, value: i64 },
-    #[error("\"ttl\" {0} is out of range (0..=2147483647)")]
+    #[error("\"ttl\" {0} is out of range (0..=4294967295)")]
     BadTtl(i64),
-    #[error("\"text\" is longer than 65535 bytes")]
+    #[error("\"text\" is longer than {MAX_TEXT} bytes: it could never fit a DNS message")]
     TextTooLong,
 }
 
@@ -111,10 +116,10 @@ impl Service {
             p => p,
         };
         let weight = in_u16("weight", raw.weight)?;
-        if !(0..=i64::from(i32::MAX)).contains(&raw.ttl) {
+        if !(0..=i64::from(u32::MAX)).contains(&raw.ttl) {
             return Err(RecordError::BadTtl(raw.ttl));
         }
-        if raw.text.len() > usize::from(u16::MAX) {
+        if raw.text.len() > MAX_TEXT {
             return Err(RecordError::TextTooLong);
         }
         let targetstrip = u8::try_from(raw.targetstrip.clamp(0, 127)).unwrap_or(0);
@@ -125,7 +130,7 @@ impl Service {
             weight,
             text: (!raw.text.is_empty()).then(|| raw.text.into_boxed_str()),
             mail: raw.mail,
-            ttl: (raw.ttl > 0).then_some(raw.ttl as u32),
+            ttl: (raw.ttl > 0).then_some((raw.ttl as u32).min(MAX_TTL)),
             lease_ttl: None,
             targetstrip,
             group: (!raw.group.is_empty()).then(|| raw.group.into_boxed_str()),
@@ -147,6 +152,11 @@ fn parse_host(host: &str) -> Result<Host, RecordError> {
         return Ok(Host::None);
     }
     if let Ok(ip) = host.parse::<IpAddr>() {
+        // An IPv4-mapped IPv6 address is an IPv4 address (as CoreDNS serves it: A).
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
         return Ok(Host::Ip(ip));
     }
     let bad = || RecordError::BadHost(host.to_string());
@@ -223,6 +233,21 @@ mod tests {
         for (name, json) in cases {
             assert!(Service::from_json(json).is_err(), "{name} must be rejected");
         }
+    }
+
+    #[test]
+    fn accepts_what_coredns_accepts() {
+        // CoreDNS stores the TTL as uint32; RFC 2181 §8 caps a served TTL at 2^31-1.
+        let s = Service::from_json(br#"{"host":"10.0.0.1","ttl":4294967295}"#).unwrap();
+        assert_eq!(s.ttl, Some(i32::MAX as u32));
+        // An IPv4-mapped IPv6 address is served as A (Go's net.ParseIP().To4()).
+        let s = Service::from_json(br#"{"host":"::ffff:10.1.2.3"}"#).unwrap();
+        assert_eq!(s.host, Host::Ip("10.1.2.3".parse().unwrap()));
+        let long = format!(r#"{{"text":"{}"}}"#, "x".repeat(MAX_TEXT + 1));
+        assert_eq!(
+            Service::from_json(long.as_bytes()),
+            Err(RecordError::TextTooLong)
+        );
     }
 
     #[test]

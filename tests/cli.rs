@@ -174,8 +174,8 @@ fn http_endpoints_report_health_readiness_and_metrics() {
     assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
     let metrics = common::http_get(http, "/metrics");
     for needle in [
-        r#"srvd_dns_queries_total{qtype="A",rcode="NOERROR"} 1"#,
-        r#"srvd_dns_queries_total{qtype="A",rcode="NXDOMAIN"} 1"#,
+        r#"srvd_dns_queries_total{qtype="A",rcode="NOERROR",source="lookup"} 1"#,
+        r#"srvd_dns_queries_total{qtype="A",rcode="NXDOMAIN",source="lookup"} 1"#,
         "srvd_dns_answer_seconds_bucket",
         r#"srvd_index_names{source="zones"} 3"#,
     ] {

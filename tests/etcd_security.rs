@@ -88,8 +88,11 @@ async fn wrong_password_is_not_ready_but_serves_zone_files() {
         etcd_user: Some(SRVD_USER.into()),
         ..Default::default()
     };
-    file.etcd_password = Some("wrong".into());
-    let config = srvd::config::Config::from_file_config(file).unwrap();
+    let wrong = dir.path().join("wrong-password");
+    std::fs::write(&wrong, "wrong\n").unwrap();
+    file.etcd_password_file = Some(wrong);
+    let etcd = file.etcd_args();
+    let config = srvd::config::Config::from_file_config(file, etcd).unwrap();
     let set = srvd::source::zonefile::load_dir(dir.path()).unwrap();
     let app = srvd::app::start(&config, Some(set)).await.unwrap();
     let addr = app.dns_addrs()[0];

@@ -5,16 +5,15 @@
 //! at once, each message naming the argument. The value written to etcd is decoded again with
 //! [`Service::from_json`], the same code `srvd serve` uses, so what is announced is servable.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 use hickory_proto::rr::Name;
 
 use super::check::Check;
-use crate::config::{Config, DEFAULT_ETCD_PREFIX, FileConfig};
 use crate::record::{RecordError, Service};
-use crate::source::etcd::EtcdSettings;
+use crate::source::etcd::connection::PASSWORD_ENV;
+use crate::source::etcd::{EtcdArgs, EtcdConnection};
 use crate::source::key::KeyMapper;
 
 /// `srvd announce`: keep one service instance registered in etcd while it is healthy.
@@ -27,18 +26,8 @@ Writes {\"host\":\"10.0.0.5\",\"port\":8080} at /skydns/local/skydns/web/web-1 u
 --ttl seconds, kept alive; SIGTERM/SIGINT delete it (and revoke the lease) before exiting."
 )]
 pub struct AnnounceArgs {
-    /// etcd endpoints, comma-separated or repeated.
-    #[arg(
-        long,
-        value_name = "URL[,URL...]",
-        env = "SRVD_ETCD",
-        value_delimiter = ',',
-        required = true
-    )]
-    pub etcd: Vec<String>,
-    /// Key prefix holding the records.
-    #[arg(long, value_name = "PREFIX", default_value = DEFAULT_ETCD_PREFIX)]
-    pub etcd_prefix: String,
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
     /// Zone the record is announced in (e.g. skydns.local.).
     #[arg(long, value_name = "ZONE")]
     pub domain: String,
@@ -86,21 +75,6 @@ pub struct AnnounceArgs {
     #[arg(long, value_name = "N", default_value_t = 2,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub check_rise: u32,
-    /// CA certificate (PEM) to verify etcd's server certificate.
-    #[arg(long, value_name = "FILE")]
-    pub etcd_ca: Option<PathBuf>,
-    /// Client certificate (PEM) for etcd; with --etcd-key.
-    #[arg(long, value_name = "FILE")]
-    pub etcd_cert: Option<PathBuf>,
-    /// Client key (PEM) for etcd; with --etcd-cert.
-    #[arg(long, value_name = "FILE")]
-    pub etcd_key: Option<PathBuf>,
-    /// etcd user; the password comes from SRVD_ETCD_PASSWORD or --etcd-password-file.
-    #[arg(long, value_name = "USER")]
-    pub etcd_user: Option<String>,
-    /// File holding the etcd password.
-    #[arg(long, value_name = "FILE")]
-    pub etcd_password_file: Option<PathBuf>,
     /// Log level or tracing filter (error, warn, info, debug, trace).
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     pub log_level: String,
@@ -125,7 +99,7 @@ pub struct CheckPlan {
 /// Everything `srvd announce` runs with, validated.
 #[derive(Debug, Clone)]
 pub struct Announcement {
-    pub etcd: EtcdSettings,
+    pub etcd: EtcdConnection,
     /// `<id>.<name>.<domain>`.
     pub name: Name,
     /// `<prefix>/<reversed name>`.
@@ -254,10 +228,10 @@ impl AnnounceArgs {
                 self.log_level
             ));
         }
-        let etcd = self.etcd_settings(domain.as_ref(), &mut problems);
-        match (problems.is_empty(), etcd, name) {
-            (true, Some(etcd), Some(name)) => {
-                let key = KeyMapper::new(&etcd.prefix, &etcd.domains).key_of(&name);
+        let etcd = self.etcd_connection(&mut problems);
+        match (problems.is_empty(), etcd, name, domain) {
+            (true, Some(etcd), Some(name), Some(domain)) => {
+                let key = KeyMapper::new(&etcd.prefix, &[domain]).key_of(&name);
                 Ok(Announcement {
                     etcd,
                     name,
@@ -295,39 +269,16 @@ impl AnnounceArgs {
         serde_json::Value::Object(value).to_string()
     }
 
-    /// The etcd connection settings, validated exactly as `srvd serve` validates its own.
-    fn etcd_settings(
-        &self,
-        domain: Option<&Name>,
-        problems: &mut Vec<String>,
-    ) -> Option<EtcdSettings> {
-        let file = FileConfig {
-            etcd: Some(self.etcd.clone()),
-            etcd_prefix: Some(self.etcd_prefix.clone()),
-            domain: Some(vec![
-                domain.map_or_else(|| "invalid.".to_string(), Name::to_ascii),
-            ]),
-            etcd_ca: self.etcd_ca.clone(),
-            etcd_cert: self.etcd_cert.clone(),
-            etcd_key: self.etcd_key.clone(),
-            etcd_user: self.etcd_user.clone(),
-            etcd_password_file: self.etcd_password_file.clone(),
-            etcd_password: std::env::var("SRVD_ETCD_PASSWORD").ok(),
-            ..FileConfig::default()
-        };
-        let has_endpoint = self.etcd.iter().any(|e| !e.trim().is_empty());
-        if !has_endpoint {
-            problems.push("--etcd: at least one endpoint is needed (or SRVD_ETCD)".to_string());
-            return None;
-        }
-        match Config::from_file_config(file) {
-            Ok(config) => config.etcd,
+    /// The etcd connection, validated by the same code as `srvd serve`'s.
+    fn etcd_connection(&self, problems: &mut Vec<String>) -> Option<EtcdConnection> {
+        match self.etcd.validate(std::env::var(PASSWORD_ENV).ok()) {
+            Ok(Some(connection)) => Some(connection),
+            Ok(None) => {
+                problems.push("--etcd: at least one endpoint is needed (or SRVD_ETCD)".into());
+                None
+            }
             Err(errors) => {
-                problems.extend(errors.iter().map(|e| {
-                    let e = e.to_string();
-                    e.strip_prefix("invalid configuration: ")
-                        .map_or(e.clone(), ToString::to_string)
-                }));
+                problems.extend(errors);
                 None
             }
         }

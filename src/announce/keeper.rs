@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::args::Announcement;
-use crate::source::etcd::{EtcdError, EtcdSettings, connect_options};
+use crate::source::etcd::{EtcdConnection, EtcdError, connect_options};
 
 /// Longest one etcd call may take.
 const OP_TIMEOUT: Duration = Duration::from_secs(3);
@@ -95,7 +95,7 @@ fn keepalive_every(granted: i64) -> Duration {
 
 /// Keeps one announcement in etcd.
 pub struct Keeper {
-    settings: EtcdSettings,
+    settings: EtcdConnection,
     key: String,
     value: String,
     ttl: i64,

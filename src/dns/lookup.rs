@@ -2,45 +2,76 @@
 //!
 //! Zone-file records and etcd services at a name are merged. A zone-file CNAME is followed
 //! through every served zone (RFC 1034 §3.6.2; the final name decides the rcode, RFC 6604). An
-//! etcd host name is a CNAME for address queries; when it points inside our zones and resolves
-//! to nothing the CNAME is dropped (NODATA), as CoreDNS does. Chains stop after
-//! [`MAX_CHAIN`] links or on a loop. Negative answers carry the zone SOA with TTL
-//! `min(SOA TTL, SOA minimum)` (RFC 2308 §3). Every lookup is a handful of O(log n) map reads.
+//! etcd key whose host is a name makes the name a CNAME for every type it has no records of
+//! (A, AAAA, TXT, MX, other types): the chain is followed inside our zones and dropped (NODATA)
+//! when it leads nowhere there, as CoreDNS does; a chain leaving our zones ends the answer with
+//! [`Forward::Target`]. Chains stop after [`MAX_CHAIN`] links or on a loop. Negative answers
+//! carry the zone SOA with TTL `min(SOA TTL, SOA minimum)` (RFC 2308 §3). SRV, MX and NS
+//! answers carry their in-zone targets' addresses in the additional section. The work is
+//! bounded by `limit` records per selection, whatever the size of the zone.
 
+use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use super::answer::Answer;
-use super::{select, synth};
-use crate::index::{NameKey, Snapshot, Zone};
-use hickory_proto::op::ResponseCode;
+use super::answer::{Answer, Forward, Seen};
+use super::select::{self, Select, Wanted};
+use super::synth::{self, Budget};
+use super::ttl::TtlPolicy;
+use crate::index::{Read, Snapshot};
+use crate::name_key::NameKey;
 
 /// Most CNAME links followed in one answer.
 pub const MAX_CHAIN: usize = 10;
 
-enum Outcome<'a> {
+/// How a name ended.
+enum Outcome {
     Found,
-    NoData(&'a Zone),
-    NxDomain(&'a Zone),
+    /// The zone (index) whose SOA goes in the authority section.
+    NoData(usize),
+    NxDomain(usize),
 }
 
-struct Lookup<'a> {
+/// Where a rollback returns to.
+struct Mark {
+    answers: usize,
+    additionals: usize,
+    soa_zones: usize,
+}
+
+struct Run<'a> {
     snap: &'a Snapshot,
+    ttl: &'a TtlPolicy,
+    qtype: RecordType,
+    /// Most keys one selection reads.
+    limit: usize,
+    /// Message bytes left: no record is built past them.
+    budget: Budget,
+    /// Resolving glue: zone-file CNAMEs are not followed (as Knot), etcd chains are.
+    glue: bool,
     answer: Answer,
+    seen: Seen,
     visited: Vec<NameKey>,
 }
 
-/// Answer one question from one snapshot.
-pub fn lookup(snap: &Snapshot, qname: &Name, qtype: RecordType) -> Answer {
+/// Smallest record (a compressed owner and an A address): bounds the keys worth reading.
+const MIN_RECORD: usize = 16;
+
+/// Answer one question from one snapshot. `max_size` is the largest message the answer can
+/// go out in: no record is built, and no key read, beyond what such a message could hold.
+pub fn lookup(
+    snap: &Snapshot,
+    ttl: &TtlPolicy,
+    qname: &Name,
+    qtype: RecordType,
+    max_size: usize,
+) -> Answer {
     let key = NameKey::new(qname);
-    let Some(zone) = snap.zone_of(&key) else {
-        return Answer::refused();
+    let Some((zone, _)) = snap.zone_of(&key) else {
+        return Answer::outside();
     };
-    let mut run = Lookup {
-        snap,
-        answer: Answer::authoritative(),
-        visited: Vec::new(),
-    };
-    let outcome = run.resolve(zone, qname, key, qtype);
+    let mut run = Run::new(snap, ttl, qtype, Budget(max_size), false);
+    run.answer.partial = qtype == RecordType::ANY;
+    let outcome = run.resolve(zone, qname, key);
     run.finish(outcome)
 }
 
@@ -61,150 +92,297 @@ fn glue_target(data: &RData) -> Option<&Name> {
     }
 }
 
-impl<'a> Lookup<'a> {
-    fn resolve(
-        &mut self,
-        zone: &'a Zone,
-        name: &Name,
-        key: NameKey,
+impl<'a> Run<'a> {
+    fn new(
+        snap: &'a Snapshot,
+        ttl: &'a TtlPolicy,
         qtype: RecordType,
-    ) -> Outcome<'a> {
-        let snap = self.snap;
-        let ttl = &snap.ttl;
-        self.visited.push(key.clone());
-        let stored = snap.records_at(&key);
+        budget: Budget,
+        glue: bool,
+    ) -> Self {
+        Run {
+            snap,
+            ttl,
+            qtype,
+            limit: (budget.0 / MIN_RECORD).max(1),
+            budget,
+            glue,
+            answer: Answer::authoritative(),
+            seen: Seen::default(),
+            visited: Vec::new(),
+        }
+    }
 
+    fn select(&self, wanted: Wanted) -> Select {
+        Select {
+            wanted,
+            limit: self.limit,
+            rfc2782: false,
+        }
+    }
+
+    fn mark(&self) -> Mark {
+        Mark {
+            answers: self.answer.answers.len(),
+            additionals: self.answer.additionals.len(),
+            soa_zones: self.answer.soa_zones.len(),
+        }
+    }
+
+    fn rollback(&mut self, mark: &Mark) {
+        self.answer.answers.truncate(mark.answers);
+        self.answer.additionals.truncate(mark.additionals);
+        self.answer.soa_zones.truncate(mark.soa_zones);
+        self.answer.forward = Forward::No;
+    }
+
+    fn resolve(&mut self, zone: usize, name: &Name, key: NameKey) -> Outcome {
+        self.visited.push(key.clone());
+        let start = self.answer.answers.len();
+        self.answer.reads.push(Read::Exact(key.clone()));
+        let stored = self.snap.records_at(&key);
         let cname = stored.iter().find(|r| r.record_type() == RecordType::CNAME);
         if let Some(record) =
-            cname.filter(|_| !matches!(qtype, RecordType::CNAME | RecordType::ANY))
+            cname.filter(|_| !matches!(self.qtype, RecordType::CNAME | RecordType::ANY))
         {
+            if self.glue {
+                return Outcome::NoData(zone);
+            }
             self.answer
                 .answers
-                .push(with_owner(record, name, ttl.clamp(record.ttl)));
+                .push(with_owner(record, name, self.ttl.clamp(record.ttl)));
             return match &record.data {
-                RData::CNAME(target) => self.follow(&target.0, qtype),
+                RData::CNAME(target) => self.follow(zone, &target.0),
                 _ => Outcome::Found,
             };
         }
-
-        let start = self.answer.answers.len();
-        let mut glue_names: Vec<Name> = Vec::new();
-        for record in stored
-            .iter()
-            .filter(|r| qtype == RecordType::ANY || r.record_type() == qtype)
-        {
-            if let Some(target) = glue_target(&record.data) {
-                glue_names.push(target.clone());
-            }
-            self.answer
-                .answers
-                .push(with_owner(record, name, ttl.clamp(record.ttl)));
-        }
-        let has_static = |t: RecordType| stored.iter().any(|r| r.record_type() == t);
-        let at_apex = key == zone.key;
-        let any = qtype == RecordType::ANY;
-
-        if at_apex && (qtype == RecordType::SOA || any) && !has_static(RecordType::SOA) {
-            let soa = synth::soa(zone, snap);
-            self.answer.answers.push(with_owner(&soa, name, soa.ttl));
-        }
-        if at_apex && (qtype == RecordType::NS || any) && !has_static(RecordType::NS) {
-            let servers = select::name_servers(snap, zone);
-            let (records, glue) = synth::ns(name, zone, &servers, ttl);
-            self.answer.answers.extend(records);
-            glue.into_iter()
-                .for_each(|g| self.answer.push_additional(g));
-        }
-
-        match qtype {
-            RecordType::A | RecordType::AAAA => {
-                if let Some(outcome) = self.service_addresses(zone, name, &key, qtype, start) {
-                    return outcome;
-                }
-            }
-            RecordType::SRV => {
-                let services = select::services_for(snap, zone, &key, true);
-                let (records, glue, names) = synth::srv(name, &services, ttl);
-                self.answer.answers.extend(records);
-                glue.into_iter()
-                    .for_each(|g| self.answer.push_additional(g));
-                glue_names.extend(names);
-            }
-            RecordType::TXT => {
-                let services = select::services_for(snap, zone, &key, false);
-                self.answer.answers.extend(synth::txt(name, &services, ttl));
-            }
-            RecordType::MX => {
-                let services = select::services_for(snap, zone, &key, false);
-                let (records, glue, names) = synth::mx(name, &services, ttl);
-                self.answer.answers.extend(records);
-                glue.into_iter()
-                    .for_each(|g| self.answer.push_additional(g));
-                glue_names.extend(names);
-            }
-            RecordType::PTR => {
-                if let Some(record) = snap.service_at(&key).and_then(|e| synth::ptr(name, e, ttl)) {
-                    self.answer.answers.push(record);
-                }
-            }
-            RecordType::ANY => {
-                let services = select::services_for(snap, zone, &key, false);
-                for t in [RecordType::A, RecordType::AAAA] {
-                    self.answer
-                        .answers
-                        .extend(synth::addresses(name, &services, t, ttl).0);
-                }
-                self.answer.answers.extend(synth::txt(name, &services, ttl));
-            }
-            _ => {}
-        }
-
-        for target in &glue_names {
-            self.add_glue(target);
+        self.stored_records(zone, name, &key, stored);
+        if let Some(outcome) = self.etcd_records(zone, name, &key, start) {
+            return outcome;
         }
         if self.answer.answers.len() > start {
-            Outcome::Found
-        } else if select::name_exists(snap, zone, &key) {
+            return Outcome::Found;
+        }
+        let zone_ref = &self.snap.zones()[zone];
+        if select::name_exists(self.snap, zone_ref, &key, &mut self.answer.reads) {
             Outcome::NoData(zone)
         } else {
             Outcome::NxDomain(zone)
         }
     }
 
-    /// A/AAAA from etcd services; when they have no address of this family but a host name,
-    /// the CNAME to it. Returns an outcome only when it decided the answer via a CNAME.
-    fn service_addresses(
+    /// The zone-file records of the asked type at a name, the zone apex's SOA and NS
+    /// (synthesized when the zone file has none), and the glue their targets need.
+    fn stored_records(&mut self, zone: usize, name: &Name, key: &NameKey, stored: &[Record]) {
+        let any = self.qtype == RecordType::ANY;
+        let zone_ref = &self.snap.zones()[zone];
+        let mut targets: Vec<Name> = Vec::new();
+        for record in stored
+            .iter()
+            .filter(|r| any || r.record_type() == self.qtype)
+        {
+            if let Some(target) = glue_target(&record.data) {
+                targets.push(target.clone());
+            }
+            let served = if record.record_type() == RecordType::SOA {
+                self.answer.soa_zones.push(zone);
+                synth::stored_soa(record, zone_ref, self.ttl)
+            } else {
+                record.clone()
+            };
+            let ttl = self.ttl.clamp(served.ttl);
+            self.answer.answers.push(with_owner(&served, name, ttl));
+        }
+        let at_apex = key == &zone_ref.key;
+        let has = |t: RecordType| stored.iter().any(|r| r.record_type() == t);
+        if at_apex && (self.qtype == RecordType::SOA || any) && !has(RecordType::SOA) {
+            let soa = synth::soa(zone_ref, self.ttl);
+            self.answer.soa_zones.push(zone);
+            self.answer.answers.push(with_owner(&soa, name, soa.ttl));
+        }
+        if at_apex && (self.qtype == RecordType::NS || any) && !has(RecordType::NS) {
+            let servers =
+                select::name_servers(self.snap, zone_ref, self.limit, &mut self.answer.reads);
+            let (records, glue) = synth::ns(name, zone_ref, &servers, self.ttl);
+            self.answer.answers.extend(records);
+            self.push_additionals(glue);
+        }
+        for target in &targets {
+            if self.budget.is_spent() {
+                break;
+            }
+            self.glue_for(target);
+        }
+    }
+
+    /// The etcd part of an answer. Returns an outcome only when a CNAME decided it.
+    fn etcd_records(
         &mut self,
-        zone: &'a Zone,
+        zone: usize,
         name: &Name,
         key: &NameKey,
-        qtype: RecordType,
         start: usize,
-    ) -> Option<Outcome<'a>> {
-        let snap = self.snap;
-        let services = select::services_for(snap, zone, key, false);
-        let (records, host_name) = synth::addresses(name, &services, qtype, &snap.ttl);
-        if !records.is_empty() || self.answer.answers.len() > start {
+    ) -> Option<Outcome> {
+        match self.qtype {
+            RecordType::A | RecordType::AAAA => {
+                let v6 = self.qtype == RecordType::AAAA;
+                let services = self.services(zone, key, self.select(Wanted::Address { v6 }));
+                let records = synth::addresses(name, &services, v6, self.ttl, &mut self.budget);
+                self.answer.answers.extend(records);
+                self.alias(zone, name, key, &services, start)
+            }
+            RecordType::SRV => {
+                self.etcd_srv(zone, name, key);
+                None
+            }
+            RecordType::MX => {
+                let services = self.services(zone, key, self.select(Wanted::Host));
+                self.etcd_mx(name, &services);
+                self.alias(zone, name, key, &services, start)
+            }
+            RecordType::TXT => {
+                let services = self.services(zone, key, self.select(Wanted::Text));
+                let records = synth::txt(name, &services, self.ttl, &mut self.budget);
+                self.answer.answers.extend(records);
+                let hosts: Vec<_> = services
+                    .into_iter()
+                    .filter(|e| e.service.text.is_none())
+                    .collect();
+                self.alias(zone, name, key, &hosts, start)
+            }
+            RecordType::PTR => {
+                let services =
+                    select::services_at(self.snap, key, Wanted::Host, &mut self.answer.reads);
+                let records = synth::ptr(name, &services, self.ttl);
+                self.answer.answers.extend(records);
+                None
+            }
+            RecordType::CNAME => {
+                let services =
+                    select::services_at(self.snap, key, Wanted::Host, &mut self.answer.reads);
+                if let Some((target, ttl)) = synth::first_host_name(&services, self.ttl) {
+                    self.answer.answers.push(synth::cname(name, &target, ttl));
+                }
+                None
+            }
+            RecordType::ANY => {
+                self.etcd_any(zone, name, key);
+                None
+            }
+            RecordType::SOA | RecordType::NS => None,
+            _ => {
+                let services = self.services(zone, key, self.select(Wanted::Host));
+                self.alias(zone, name, key, &services, start)
+            }
+        }
+    }
+
+    fn services(
+        &mut self,
+        zone: usize,
+        key: &NameKey,
+        select: Select,
+    ) -> Vec<&'a crate::source::ServiceEntry> {
+        let zone_ref = &self.snap.zones()[zone];
+        select::services_for(self.snap, zone_ref, key, select, &mut self.answer.reads)
+    }
+
+    fn etcd_srv(&mut self, zone: usize, name: &Name, key: &NameKey) {
+        let select = Select {
+            rfc2782: true,
+            ..self.select(Wanted::Host)
+        };
+        let services = self.services(zone, key, select);
+        let pointers = synth::srv(name, &services, self.ttl, &mut self.budget);
+        self.add_pointers(pointers);
+    }
+
+    /// SRV or MX records, then the addresses of their targets while the message has room.
+    fn add_pointers(&mut self, pointers: synth::Pointers) {
+        self.answer.answers.extend(pointers.records);
+        let mut glue = pointers.glue;
+        // A glue owner may not compress (rotated SRV targets are not offered): count it.
+        let size = |r: &Record| {
+            r.name.len()
+                + if r.record_type() == RecordType::A {
+                    4
+                } else {
+                    16
+                }
+        };
+        let room = glue
+            .iter()
+            .take_while(|r| self.budget.take(size(r)))
+            .count();
+        glue.truncate(room);
+        self.push_additionals(glue);
+        for target in &pointers.names {
+            if self.budget.is_spent() {
+                break;
+            }
+            self.glue_for(target);
+        }
+    }
+
+    fn etcd_mx(&mut self, name: &Name, services: &[&crate::source::ServiceEntry]) {
+        let pointers = synth::mx(name, services, self.ttl, &mut self.budget);
+        self.add_pointers(pointers);
+    }
+
+    /// QTYPE ANY: every type the etcd keys give (addresses, SRV, TXT, MX); the CNAME (not
+    /// followed) only when they give nothing else.
+    fn etcd_any(&mut self, zone: usize, name: &Name, key: &NameKey) {
+        let start = self.answer.answers.len();
+        for v6 in [false, true] {
+            let services = self.services(zone, key, self.select(Wanted::Address { v6 }));
+            let records = synth::addresses(name, &services, v6, self.ttl, &mut self.budget);
             self.answer.answers.extend(records);
+        }
+        self.etcd_srv(zone, name, key);
+        let services = self.services(zone, key, self.select(Wanted::Text));
+        let records = synth::txt(name, &services, self.ttl, &mut self.budget);
+        self.answer.answers.extend(records);
+        let services = self.services(zone, key, self.select(Wanted::Host));
+        self.etcd_mx(name, &services);
+        if self.answer.answers.len() == start
+            && let Some((target, ttl)) = synth::first_host_name(&services, self.ttl)
+        {
+            self.answer.answers.push(synth::cname(name, &target, ttl));
+        }
+    }
+
+    /// When nothing answered the question and a key's host is a name: `name CNAME host`,
+    /// followed. Returns an outcome only when the CNAME decided the answer.
+    fn alias(
+        &mut self,
+        zone: usize,
+        name: &Name,
+        key: &NameKey,
+        services: &[&crate::source::ServiceEntry],
+        start: usize,
+    ) -> Option<Outcome> {
+        if self.answer.answers.len() > start {
             return None;
         }
-        let target = host_name?;
+        let (target, ttl) = synth::first_host_name(services, self.ttl)?;
         let target_key = NameKey::new(&target);
         if &target_key == key || self.chain_is_full(&target_key) {
             return None;
         }
-        let cname = synth::cname(name, &target, snap.ttl.clamp(snap.ttl.default));
-        let Some(target_zone) = snap.zone_of(&target_key) else {
+        let cname = synth::cname(name, &target, ttl);
+        let Some((target_zone, _)) = self.snap.zone_of(&target_key) else {
             self.answer.answers.push(cname);
+            self.answer.forward = Forward::Target(target);
             return Some(Outcome::Found);
         };
-        let mark = self.answer.answers.len();
+        let mark = self.mark();
         self.answer.answers.push(cname);
-        match self.resolve(target_zone, &target, target_key, qtype) {
-            Outcome::Found if self.answer.answers.len() > mark + 1 => Some(Outcome::Found),
+        match self.resolve(target_zone, &target, target_key) {
+            Outcome::Found if self.answer.answers.len() > mark.answers + 1 => Some(Outcome::Found),
             _ => {
                 // The chain leads nowhere inside our zones: drop it, answer NODATA here.
-                self.answer.answers.truncate(mark);
+                self.rollback(&mark);
+                let _ = zone;
                 None
             }
         }
@@ -215,70 +393,89 @@ impl<'a> Lookup<'a> {
     }
 
     /// Continue a zone-file CNAME chain at `target`.
-    fn follow(&mut self, target: &Name, qtype: RecordType) -> Outcome<'a> {
+    fn follow(&mut self, zone: usize, target: &Name) -> Outcome {
         let key = NameKey::new(target);
         if self.chain_is_full(&key) {
             return Outcome::Found;
         }
+        let _ = zone;
         match self.snap.zone_of(&key) {
-            Some(zone) => self.resolve(zone, target, key, qtype),
-            None => Outcome::Found,
+            Some((target_zone, _)) => self.resolve(target_zone, target, key),
+            None => {
+                self.answer.forward = Forward::Target(target.clone());
+                Outcome::Found
+            }
         }
     }
 
-    /// Add the A and AAAA records of an in-zone name to the additional section.
-    fn add_glue(&mut self, target: &Name) {
-        let snap = self.snap;
+    fn push_additionals(&mut self, records: Vec<Record>) {
+        if self.answer.additionals.is_empty() {
+            for r in &self.answer.answers {
+                self.seen.first(r);
+            }
+        }
+        for record in records {
+            if self.seen.first(&record) {
+                self.answer.additionals.push(record);
+            }
+        }
+    }
+
+    /// Add the A and AAAA records of an in-zone name to the additional section: its
+    /// zone-file addresses and its etcd addresses (through etcd CNAME chains, as CoreDNS
+    /// adds them).
+    fn glue_for(&mut self, target: &Name) {
         let key = NameKey::new(target);
-        let Some(zone) = snap.zone_of(&key) else {
+        let Some((zone, _)) = self.snap.zone_of(&key) else {
             return;
         };
-        for record in snap
-            .records_at(&key)
-            .iter()
-            .filter(|r| matches!(r.record_type(), RecordType::A | RecordType::AAAA))
-        {
-            self.answer
-                .push_additional(with_owner(record, target, snap.ttl.clamp(record.ttl)));
-        }
-        let services = select::services_for(snap, zone, &key, false);
-        for t in [RecordType::A, RecordType::AAAA] {
-            for record in synth::addresses(target, &services, t, &snap.ttl).0 {
-                self.answer.push_additional(record);
+        for qtype in [RecordType::A, RecordType::AAAA] {
+            let mut child = Run::new(self.snap, self.ttl, qtype, self.budget, true);
+            let found = matches!(child.resolve(zone, target, key.clone()), Outcome::Found);
+            self.answer.reads.append(&mut child.answer.reads);
+            if found && child.answer.forward == Forward::No {
+                self.budget = child.budget;
+                self.push_additionals(child.answer.answers);
             }
         }
     }
 
     /// The zone's SOA for the authority section of a negative answer.
-    fn negative_soa(&self, zone: &Zone) -> Record {
-        let snap = self.snap;
-        let stored = snap
-            .records_at(&zone.key)
+    fn negative_soa(&mut self, zone: usize) -> Record {
+        let zone_ref = &self.snap.zones()[zone];
+        self.answer.reads.push(Read::Exact(zone_ref.key.clone()));
+        let stored = self
+            .snap
+            .records_at(&zone_ref.key)
             .iter()
-            .find(|r| r.record_type() == RecordType::SOA)
-            .cloned();
-        let mut soa = stored.unwrap_or_else(|| synth::soa(zone, snap));
+            .find(|r| r.record_type() == RecordType::SOA);
+        let mut soa = match stored {
+            Some(record) => synth::stored_soa(record, zone_ref, self.ttl),
+            None => synth::soa(zone_ref, self.ttl),
+        };
         let minimum = match &soa.data {
             RData::SOA(data) => data.minimum,
-            _ => snap.ttl.negative,
+            _ => self.ttl.negative,
         };
-        soa.ttl = soa.ttl.min(minimum);
+        soa.ttl = self.ttl.negative_soa(soa.ttl, minimum);
         soa
     }
 
-    fn finish(mut self, outcome: Outcome<'_>) -> Answer {
-        match outcome {
-            Outcome::Found => {}
-            Outcome::NoData(zone) => {
-                let soa = self.negative_soa(zone);
-                self.answer.authorities.push(soa);
-            }
+    fn finish(mut self, outcome: Outcome) -> Answer {
+        let negative = match outcome {
+            Outcome::Found => None,
+            Outcome::NoData(zone) => Some(zone),
             Outcome::NxDomain(zone) => {
-                let soa = self.negative_soa(zone);
                 self.answer.rcode = ResponseCode::NXDomain;
-                self.answer.authorities.push(soa);
+                Some(zone)
             }
+        };
+        if let Some(zone) = negative {
+            let soa = self.negative_soa(zone);
+            self.answer.soa_zones.push(zone);
+            self.answer.authorities.push(soa);
         }
+        self.answer.normalize_reads();
         self.answer
     }
 }

@@ -1,20 +1,17 @@
-//! DNS: turning (snapshot, question) into an [`Answer`], and serving it through hickory.
+//! DNS semantics: turning (snapshot, question) into an [`Answer`].
 //!
 //! `lookup` is pure: it reads one snapshot and builds records; `select` chooses which etcd
-//! services a name covers (subtree, wildcards, groups, RFC 2782 names); `synth` turns services
-//! into records; `handler` is the hickory `RequestHandler` that decodes questions, applies the
-//! protocol rules (EDNS, opcodes, FORMERR) and encodes. Nothing here writes to the index or
-//! awaits a source.
+//! services a name covers (subtree, wildcards, groups, the apex, RFC 2782 names); `synth`
+//! turns services into records; `ttl` holds the TTL rules. Nothing here knows wire formats,
+//! sockets, caches or upstreams, writes to the index or awaits anything: `server` owns all of
+//! that.
 
 mod answer;
-mod handler;
 mod lookup;
-mod respond;
 mod select;
 mod synth;
-mod wire;
+mod ttl;
 
-pub use answer::Answer;
-pub use handler::DnsHandler;
-pub use lookup::lookup;
-pub use respond::{Scratch, UdpResponder};
+pub use answer::{Answer, Forward};
+pub use lookup::{MAX_CHAIN, lookup};
+pub use ttl::TtlPolicy;

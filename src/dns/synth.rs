@@ -1,15 +1,46 @@
 //! Records synthesized from etcd services (and the zone SOA/NS when no zone file gives them).
 //!
-//! Pure functions: services in, records out. Owner names are the query name as asked, so
-//! the query's case is preserved.
+//! Pure functions: services in, records out, linear in the services (deduplication uses hash
+//! sets keyed by name keys, never a scan of what was produced so far) and bounded by a
+//! [`Budget`] of message bytes: no record is built once the message could not hold it. Owner
+//! names are the query name as asked, so the query's case is preserved.
 
 use std::net::IpAddr;
 
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NS, PTR, SOA, SRV, TXT};
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use rustc_hash::FxHashSet as HashSet;
 
-use crate::index::{ServiceEntry, Snapshot, TtlPolicy, Zone};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NS, PTR, SOA, SRV, TXT};
+use hickory_proto::rr::{Name, RData, Record};
+
+use super::ttl::TtlPolicy;
+use crate::index::Zone;
+use crate::name_key::NameKey;
 use crate::record::Host;
+use crate::source::ServiceEntry;
+
+/// Bytes of message left for records (an estimate: owner names count as compressed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget(pub usize);
+
+/// Fixed bytes of a record besides its RDATA: a compressed owner, type, class, TTL, length.
+const RECORD_OVERHEAD: usize = 12;
+
+impl Budget {
+    /// Take `rdata` bytes plus a record's overhead; false (and nothing taken) when they do
+    /// not fit.
+    pub fn take(&mut self, rdata: usize) -> bool {
+        let need = RECORD_OVERHEAD + rdata;
+        if need > self.0 {
+            return false;
+        }
+        self.0 -= need;
+        true
+    }
+
+    pub fn is_spent(&self) -> bool {
+        self.0 < RECORD_OVERHEAD + 4
+    }
+}
 
 /// SOA timers of a synthesized SOA (CoreDNS's values).
 const SOA_REFRESH: i32 = 7200;
@@ -25,15 +56,7 @@ pub fn address(owner: &Name, ip: IpAddr, ttl: u32) -> Record {
     Record::from_rdata(owner.clone(), ttl, data)
 }
 
-/// True when `ip` answers a question of type `qtype` (A or AAAA).
-pub fn family_matches(ip: &IpAddr, qtype: RecordType) -> bool {
-    matches!(
-        (ip, qtype),
-        (IpAddr::V4(_), RecordType::A) | (IpAddr::V6(_), RecordType::AAAA)
-    )
-}
-
-/// `name` without its `n` leftmost labels (unchanged when it has too few).
+/// `name` without its `n` leftmost labels (unchanged when it has too few, as CoreDNS).
 pub fn target_strip(name: &Name, n: u8) -> Name {
     let labels = name.num_labels();
     if n == 0 || n >= labels {
@@ -42,28 +65,37 @@ pub fn target_strip(name: &Name, n: u8) -> Name {
     name.trim_to(usize::from(labels - n))
 }
 
-/// Address answers of the services (deduplicated by address) and, when none of them has an
-/// address of this family, the first host name (a CNAME candidate).
+/// Address records of the services (of the family asked for), one per distinct address.
 pub fn addresses(
     owner: &Name,
     services: &[&ServiceEntry],
-    qtype: RecordType,
+    v6: bool,
     ttl: &TtlPolicy,
-) -> (Vec<Record>, Option<Name>) {
-    let mut out: Vec<Record> = Vec::new();
-    let mut seen: Vec<IpAddr> = Vec::new();
-    let mut first_name = None;
+    budget: &mut Budget,
+) -> Vec<Record> {
+    let mut seen: HashSet<IpAddr> = HashSet::default();
+    let size = if v6 { 16 } else { 4 };
+    let mut out = Vec::new();
     for entry in services {
-        match &entry.service.host {
-            Host::Ip(ip) if family_matches(ip, qtype) && !seen.contains(ip) => {
-                seen.push(*ip);
-                out.push(address(owner, *ip, ttl.for_service(&entry.service)));
+        if let Host::Ip(ip) = &entry.service.host
+            && ip.is_ipv6() == v6
+            && seen.insert(*ip)
+        {
+            if !budget.take(size) {
+                break;
             }
-            Host::Name(target) if first_name.is_none() => first_name = Some((**target).clone()),
-            _ => {}
+            out.push(address(owner, *ip, ttl.for_service(&entry.service)));
         }
     }
-    (out, first_name)
+    out
+}
+
+/// The first service whose host is a name: a CNAME candidate, with its TTL.
+pub fn first_host_name(services: &[&ServiceEntry], ttl: &TtlPolicy) -> Option<(Name, u32)> {
+    services.iter().find_map(|entry| match &entry.service.host {
+        Host::Name(target) => Some(((**target).clone(), ttl.for_service(&entry.service))),
+        _ => None,
+    })
 }
 
 /// A CNAME record.
@@ -71,147 +103,204 @@ pub fn cname(owner: &Name, target: &Name, ttl: u32) -> Record {
     Record::from_rdata(owner.clone(), ttl, RData::CNAME(CNAME(target.clone())))
 }
 
-/// Where a service points as an SRV/MX target, plus its glue address when the target is the
-/// key's own name.
-fn target_of(entry: &ServiceEntry) -> Option<(Name, Option<IpAddr>)> {
+/// Records that point at other names (SRV, MX), with what the additional section needs.
+#[derive(Debug, Default)]
+pub struct Pointers {
+    pub records: Vec<Record>,
+    /// Addresses of targets that are the keys' own names (the key's `host` IP).
+    pub glue: Vec<Record>,
+    /// Host-name targets, each once: their addresses are looked up.
+    pub names: Vec<Name>,
+}
+
+/// Where a service points as an SRV/MX target (`targetstrip` applied), plus its glue address
+/// when the target is the key's own name.
+fn target_of(entry: &ServiceEntry) -> Option<(NameKey, Option<IpAddr>)> {
     let strip = entry.service.targetstrip;
     match &entry.service.host {
-        Host::Name(name) => Some((target_strip(name, strip), None)),
-        Host::Ip(ip) => Some((target_strip(&entry.name(), strip), Some(*ip))),
+        Host::Name(name) => Some((NameKey::new(name).strip_leftmost(strip), None)),
+        Host::Ip(ip) => Some((entry.key.strip_leftmost(strip), Some(*ip))),
         Host::None => None,
     }
 }
 
-/// SRV answers: one per service with a port, weights scaled per priority as CoreDNS does.
-/// Returns the records, the glue for targets that are key names, and the host-name targets
-/// whose addresses the caller should add.
+/// Build pointer records: `make` gives each service's record data (for its target name) and
+/// the key it is deduplicated on (None: the service makes no record).
+fn pointers<K: std::hash::Hash + Eq>(
+    owner: &Name,
+    services: &[&ServiceEntry],
+    ttl: &TtlPolicy,
+    budget: &mut Budget,
+    make: impl Fn(&ServiceEntry, &NameKey, &Name) -> Option<(RData, K)>,
+) -> Pointers {
+    let mut out = Pointers::default();
+    let mut records_seen: HashSet<K> = HashSet::default();
+    let mut glue_seen: HashSet<(NameKey, IpAddr)> = HashSet::default();
+    let mut names_seen: HashSet<NameKey> = HashSet::default();
+    for entry in services {
+        let Some((target_key, ip)) = target_of(entry) else {
+            continue;
+        };
+        let target = match &entry.service.host {
+            Host::Name(name) if entry.service.targetstrip == 0 => (**name).clone(),
+            _ => target_key.to_name(),
+        };
+        let Some((data, key)) = make(entry, &target_key, &target) else {
+            continue;
+        };
+        let ttl = ttl.for_service(&entry.service);
+        if records_seen.insert(key) {
+            if !budget.take(6 + target_key.wire_len()) {
+                break;
+            }
+            out.records
+                .push(Record::from_rdata(owner.clone(), ttl, data));
+        }
+        match ip {
+            Some(ip) if glue_seen.insert((target_key.clone(), ip)) => {
+                out.glue.push(address(&target, ip, ttl));
+            }
+            Some(_) => {}
+            None if names_seen.insert(target_key) => out.names.push(target),
+            None => {}
+        }
+    }
+    out
+}
+
+/// SRV answers: one per service with a port, weights scaled per priority as CoreDNS does
+/// (`floor((100 / Σw) × w)`, at least 1) over the services returned.
 pub fn srv(
     owner: &Name,
     services: &[&ServiceEntry],
     ttl: &TtlPolicy,
-) -> (Vec<Record>, Vec<Record>, Vec<Name>) {
-    let mut sums: Vec<(u16, u32)> = Vec::new();
+    budget: &mut Budget,
+) -> Pointers {
+    let mut sums: rustc_hash::FxHashMap<u16, u32> = rustc_hash::FxHashMap::default();
     for entry in services.iter().filter(|e| e.service.port.is_some()) {
         let s = &entry.service;
-        match sums.iter_mut().find(|(p, _)| *p == s.priority) {
-            Some((_, sum)) => *sum += s.effective_weight(),
-            None => sums.push((s.priority, s.effective_weight())),
-        }
+        *sums.entry(s.priority).or_default() += s.effective_weight();
     }
-    let mut records: Vec<Record> = Vec::new();
-    let mut glue: Vec<Record> = Vec::new();
-    let mut names: Vec<Name> = Vec::new();
-    for entry in services {
+    pointers(owner, services, ttl, budget, |entry, key, target| {
         let s = &entry.service;
-        let (Some(port), Some((target, ip))) = (s.port, target_of(entry)) else {
-            continue;
-        };
-        let sum = sums
-            .iter()
-            .find(|(p, _)| *p == s.priority)
-            .map_or(1, |(_, sum)| *sum);
+        let port = s.port?;
+        let sum = sums.get(&s.priority).copied().unwrap_or(1).max(1);
         let scaled = ((100.0 / f64::from(sum)) * f64::from(s.effective_weight())).floor();
         let weight = (scaled as u16).max(1);
-        let ttl = ttl.for_service(s);
-        let duplicate = records.iter().any(|r| match &r.data {
-            RData::SRV(srv) => srv.target == target && srv.port == port,
-            _ => false,
-        });
-        if !duplicate {
-            let data = SRV::new(s.priority, weight, port, target.clone());
-            records.push(Record::from_rdata(owner.clone(), ttl, RData::SRV(data)));
-        }
-        match ip {
-            Some(ip) => glue.push(address(&target, ip, ttl)),
-            None => {
-                if !names.contains(&target) {
-                    names.push(target)
-                }
-            }
-        }
-    }
-    (records, glue, names)
+        let data = RData::SRV(SRV::new(s.priority, weight, port, target.clone()));
+        Some((data, (key.clone(), port)))
+    })
 }
 
-/// TXT answers from the services' `text`.
-pub fn txt(owner: &Name, services: &[&ServiceEntry], ttl: &TtlPolicy) -> Vec<Record> {
-    services
-        .iter()
-        .filter_map(|e| {
-            let text = e.service.text.as_deref()?;
-            let chunks: Vec<&[u8]> = text.as_bytes().chunks(255).collect();
-            let data = RData::TXT(TXT::from_bytes(chunks));
-            Some(Record::from_rdata(
-                owner.clone(),
-                ttl.for_service(&e.service),
-                data,
-            ))
-        })
-        .collect()
-}
-
-/// MX answers from services with `mail: true` (priority is the preference), plus glue.
+/// MX answers from services with `mail: true` (priority is the preference).
 pub fn mx(
     owner: &Name,
     services: &[&ServiceEntry],
     ttl: &TtlPolicy,
-) -> (Vec<Record>, Vec<Record>, Vec<Name>) {
-    let mut records = Vec::new();
-    let mut glue = Vec::new();
-    let mut names = Vec::new();
-    for entry in services.iter().filter(|e| e.service.mail) {
-        let Some((target, ip)) = target_of(entry) else {
+    budget: &mut Budget,
+) -> Pointers {
+    pointers(owner, services, ttl, budget, |entry, key, target| {
+        if !entry.service.mail {
+            return None;
+        }
+        let preference = entry.service.priority;
+        let data = RData::MX(MX::new(preference, target.clone()));
+        Some((data, (key.clone(), preference)))
+    })
+}
+
+/// TXT answers from the services' `text` (255-byte strings), one per distinct text.
+pub fn txt(
+    owner: &Name,
+    services: &[&ServiceEntry],
+    ttl: &TtlPolicy,
+    budget: &mut Budget,
+) -> Vec<Record> {
+    let mut seen: HashSet<&str> = HashSet::default();
+    let mut out = Vec::new();
+    for e in services {
+        let Some(text) = e.service.text.as_deref() else {
             continue;
         };
-        let ttl = ttl.for_service(&entry.service);
-        let data = RData::MX(MX::new(entry.service.priority, target.clone()));
-        records.push(Record::from_rdata(owner.clone(), ttl, data));
-        match ip {
-            Some(ip) => glue.push(address(&target, ip, ttl)),
-            None => names.push(target),
+        if !seen.insert(text) {
+            continue;
         }
-    }
-    (records, glue, names)
-}
-
-/// A PTR answer from a service whose host is a name.
-pub fn ptr(owner: &Name, entry: &ServiceEntry, ttl: &TtlPolicy) -> Option<Record> {
-    match &entry.service.host {
-        Host::Name(target) => Some(Record::from_rdata(
+        if !budget.take(text.len() + text.len() / 255 + 1) {
+            break;
+        }
+        let chunks: Vec<&[u8]> = text.as_bytes().chunks(255).collect();
+        let data = RData::TXT(TXT::from_bytes(chunks));
+        out.push(Record::from_rdata(
             owner.clone(),
-            ttl.for_service(&entry.service),
-            RData::PTR(PTR((**target).clone())),
-        )),
-        _ => None,
+            ttl.for_service(&e.service),
+            data,
+        ));
     }
+    out
 }
 
-/// The synthesized SOA of a zone: `ns.dns.<zone> hostmaster.<zone>`, serial from the etcd
-/// revision (or the zone-file load time), minimum = the negative TTL.
-pub fn soa(zone: &Zone, snap: &Snapshot) -> Record {
-    let within = |label: &str| {
-        Name::from_ascii(label)
-            .and_then(|n| n.append_domain(&zone.origin))
-            .unwrap_or_else(|_| zone.origin.clone())
-    };
-    let serial = if snap.etcd_revision > 0 {
-        snap.etcd_revision
-    } else {
-        snap.zones_revision
-    };
+/// PTR answers from the services whose host is a name, one per distinct name.
+pub fn ptr(owner: &Name, services: &[&ServiceEntry], ttl: &TtlPolicy) -> Vec<Record> {
+    let mut seen: HashSet<&Name> = HashSet::default();
+    services
+        .iter()
+        .filter_map(|e| match &e.service.host {
+            Host::Name(target) if seen.insert(target) => Some(Record::from_rdata(
+                owner.clone(),
+                ttl.for_service(&e.service),
+                RData::PTR(PTR((**target).clone())),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+fn within(zone: &Zone, labels: &str) -> Name {
+    Name::from_ascii(labels)
+        .and_then(|n| n.append_domain(&zone.origin))
+        .unwrap_or_else(|_| zone.origin.clone())
+}
+
+/// The synthesized SOA of a zone: `ns.dns.<zone> hostmaster.<zone>`, the zone's serial,
+/// minimum = the negative TTL, served with that TTL (as CoreDNS serves it).
+pub fn soa(zone: &Zone, ttl: &TtlPolicy) -> Record {
     let data = SOA::new(
-        within("ns.dns"),
-        within("hostmaster"),
-        (serial & 0xFFFF_FFFF) as u32,
+        within(zone, "ns.dns"),
+        within(zone, "hostmaster"),
+        zone.serial,
         SOA_REFRESH,
         SOA_RETRY,
         SOA_EXPIRE,
-        snap.ttl.negative,
+        ttl.negative,
     );
-    Record::from_rdata(zone.origin.clone(), snap.ttl.default, RData::SOA(data))
+    Record::from_rdata(
+        zone.origin.clone(),
+        ttl.clamp(ttl.negative),
+        RData::SOA(data),
+    )
 }
 
-/// NS answers from the `ns.dns.<zone>` services: the key's own name is the server, its IP the
+/// A zone file's SOA as served: the zone's serial (which includes etcd's changes), the TTL
+/// clamped.
+pub fn stored_soa(record: &Record, zone: &Zone, ttl: &TtlPolicy) -> Record {
+    let mut out = record.clone();
+    if let RData::SOA(soa) = &record.data {
+        out.data = RData::SOA(SOA::new(
+            soa.mname.clone(),
+            soa.rname.clone(),
+            zone.serial,
+            soa.refresh,
+            soa.retry,
+            soa.expire,
+            soa.minimum,
+        ));
+    }
+    out.ttl = ttl.clamp(record.ttl);
+    out
+}
+
+/// NS answers from the `ns.dns.<zone>` services whose host is an IP: the key's own name
+/// (minus `targetstrip` labels) is the server, one NS per distinct name, every key's IP its
 /// glue. With none, a single synthesized `ns.dns.<zone>` without glue.
 pub fn ns(
     owner: &Name,
@@ -221,21 +310,23 @@ pub fn ns(
 ) -> (Vec<Record>, Vec<Record>) {
     let mut records = Vec::new();
     let mut glue = Vec::new();
+    let mut seen: HashSet<Name> = HashSet::default();
     for entry in servers {
+        let Host::Ip(ip) = entry.service.host else {
+            continue;
+        };
         let t = ttl.for_service(&entry.service);
-        let server = entry.name();
-        if let Host::Ip(ip) = entry.service.host {
-            glue.push(address(&server, ip, t));
+        let server = target_strip(&entry.name(), entry.service.targetstrip);
+        glue.push(address(&server, ip, t));
+        if seen.insert(server.clone()) {
+            records.push(Record::from_rdata(owner.clone(), t, RData::NS(NS(server))));
         }
-        records.push(Record::from_rdata(owner.clone(), t, RData::NS(NS(server))));
     }
     if records.is_empty() {
-        let server = Name::from_ascii("ns.dns")
-            .and_then(|n| n.append_domain(&zone.origin))
-            .unwrap_or_else(|_| zone.origin.clone());
+        let server = within(zone, "ns.dns");
         records.push(Record::from_rdata(
             owner.clone(),
-            ttl.default,
+            ttl.clamp(ttl.default),
             RData::NS(NS(server)),
         ));
     }

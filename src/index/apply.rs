@@ -1,60 +1,127 @@
 //! Folding [`Update`]s into snapshots: the index's single writer.
 //!
 //! The [`Indexer`] keeps the next snapshot under construction, applies updates in the order
-//! they arrive and publishes whole snapshots only between batches, so readers never see a
-//! half-applied reset.
+//! they arrive and publishes whole snapshots only between batches. Each source stages its own
+//! reset: a half-received etcd snapshot is built aside and never blocks zone-file reloads, and
+//! a zone-file reload never disturbs it. Every publish stamps the names it changed (and their
+//! ancestors) with its generation, so readers can tell which earlier reads are still valid,
+//! and moves the serial of every zone whose contents changed.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use hickory_proto::rr::{Name, Record};
 use imbl::OrdMap;
+use imbl::ordmap::DiffItem;
 use tokio::sync::mpsc;
 use tracing::debug;
 
-use super::NameKey;
-use super::snapshot::{IndexHandle, ServiceEntry, Snapshot, Zone};
-use crate::source::{Change, Entry, SourceId, Update};
+use super::snapshot::{IndexHandle, ServiceSet, Snapshot, Stamp, Zone};
+use crate::name_key::NameKey;
+use crate::source::{EtcdChange, EtcdKey, ServiceEntry, SourceId, Update, ZoneSet};
 
 /// Most updates folded into one published snapshot.
 const MAX_BATCH: usize = 4096;
-
-/// The two per-source maps, as a reset builds them.
-#[derive(Default)]
-struct Maps {
-    records: OrdMap<NameKey, Arc<[Record]>>,
-    services: OrdMap<NameKey, Arc<ServiceEntry>>,
-}
-
-/// Insert or replace the entry at its name (a source hands over each name once per reset).
-fn put_entry(
-    records: &mut OrdMap<NameKey, Arc<[Record]>>,
-    services: &mut OrdMap<NameKey, Arc<ServiceEntry>>,
-    entry: Entry,
-) {
-    match entry {
-        Entry::Records { name, records: rrs } => {
-            records.insert(NameKey::new(&name), rrs.into());
-        }
-        Entry::Service { name, service } => {
-            let key = NameKey::new(&name);
-            let entry = Arc::new(ServiceEntry {
-                key: key.clone(),
-                service,
-            });
-            services.insert(key, entry);
-        }
-    }
-}
+/// Most names stamped one by one in one publish; a larger change voids every earlier read
+/// (a new epoch) instead.
+const STAMP_BUDGET: usize = 20_000;
+/// Most stamped names kept; past this the stamps start over with a new epoch.
+const STAMP_LIMIT: usize = 200_000;
 
 /// The single writer of the index.
 pub struct Indexer {
     next: Snapshot,
-    /// A reset in progress (split into parts): built aside, swapped in at its last part.
-    staged: Option<(SourceId, Maps)>,
-    zones_by_source: HashMap<SourceId, Vec<Name>>,
+    /// An etcd snapshot arriving in parts, built aside until its last part.
+    staged_etcd: Option<OrdMap<NameKey, ServiceSet>>,
+    /// Zones defined by zone files, with the file's part of the serial.
+    file_zones: Vec<(Name, u32)>,
+    /// Zones served from etcd, with the revision that last changed each.
+    etcd_domains: Vec<(Name, NameKey, i64)>,
+    /// Names changed since the last publish.
+    changed: Vec<NameKey>,
+    /// Void every earlier read at the next publish (the change is too large to stamp).
+    new_epoch: bool,
+    /// The zone list or a zone's serial must be rebuilt at the next publish.
+    zones_dirty: bool,
     handle: IndexHandle,
     dirty: bool,
+}
+
+/// Insert `entry` into the set at its name, replacing the entry with the same key.
+fn put_service(map: &mut OrdMap<NameKey, ServiceSet>, entry: ServiceEntry) {
+    let key = entry.key.clone();
+    let entry = Arc::new(entry);
+    let set = match map.get(&key) {
+        None => ServiceSet::One(entry),
+        Some(existing) => {
+            let mut entries: Vec<Arc<ServiceEntry>> = existing
+                .entries()
+                .iter()
+                .filter(|e| e.spelling != entry.spelling)
+                .cloned()
+                .collect();
+            entries.push(entry);
+            entries.sort_by(|a, b| a.spelling.cmp(&b.spelling));
+            collapse(entries).unwrap_or_else(|| ServiceSet::Many(Arc::from([])))
+        }
+    };
+    map.insert(key, set);
+}
+
+fn collapse(mut entries: Vec<Arc<ServiceEntry>>) -> Option<ServiceSet> {
+    match entries.len() {
+        0 => None,
+        1 => entries.pop().map(ServiceSet::One),
+        _ => Some(ServiceSet::Many(entries.into())),
+    }
+}
+
+/// Remove the entry stored under `key`; true when there was one.
+fn delete_service(map: &mut OrdMap<NameKey, ServiceSet>, key: &EtcdKey) -> bool {
+    let Some(existing) = map.get(&key.name) else {
+        return false;
+    };
+    let before = existing.entries().len();
+    let kept: Vec<Arc<ServiceEntry>> = existing
+        .entries()
+        .iter()
+        .filter(|e| !e.is(key))
+        .cloned()
+        .collect();
+    if kept.len() == before {
+        return false;
+    }
+    match collapse(kept) {
+        Some(set) => {
+            map.insert(key.name.clone(), set);
+        }
+        None => {
+            map.remove(&key.name);
+        }
+    }
+    true
+}
+
+/// The names whose value differs between two maps, or `None` when there are more than
+/// [`STAMP_BUDGET`] (diffing skips the subtrees the maps share).
+fn changed_names<V: PartialEq + Clone>(
+    old: &OrdMap<NameKey, V>,
+    new: &OrdMap<NameKey, V>,
+) -> Option<Vec<NameKey>> {
+    if old.is_empty() && new.len() > STAMP_BUDGET {
+        return None;
+    }
+    let mut out = Vec::new();
+    for item in old.diff(new) {
+        let key = match item {
+            DiffItem::Add(k, _) | DiffItem::Remove(k, _) => k,
+            DiffItem::Update { new: (k, _), .. } => k,
+        };
+        if out.len() == STAMP_BUDGET {
+            return None;
+        }
+        out.push(key.clone());
+    }
+    Some(out)
 }
 
 impl Indexer {
@@ -63,8 +130,12 @@ impl Indexer {
         let next = (*handle.load()).clone();
         Indexer {
             next,
-            staged: None,
-            zones_by_source: HashMap::new(),
+            staged_etcd: None,
+            file_zones: Vec::new(),
+            etcd_domains: Vec::new(),
+            changed: Vec::new(),
+            new_epoch: false,
+            zones_dirty: false,
             handle,
             dirty: false,
         }
@@ -73,86 +144,146 @@ impl Indexer {
     /// Fold one update into the next snapshot (not yet visible to readers).
     pub fn apply(&mut self, update: Update) {
         self.dirty = true;
-        let source = update.source;
-        match update.change {
-            Change::Reset {
+        match update {
+            Update::Zones(set) => self.apply_zones(set),
+            Update::Etcd(change) => self.apply_etcd(change),
+        }
+    }
+
+    fn apply_zones(&mut self, set: ZoneSet) {
+        debug!(
+            zones = set.zones.len(),
+            records = set.record_count,
+            "zone files"
+        );
+        let mut records: OrdMap<NameKey, Arc<[Record]>> = OrdMap::new();
+        self.file_zones.clear();
+        for zone in set.zones {
+            self.file_zones.push((zone.origin, zone.serial));
+            for (key, rrs) in zone.names {
+                records.insert(key, rrs);
+            }
+        }
+        self.note_changes(changed_names(&self.next.records, &records));
+        self.next.records = records;
+        self.zones_dirty = true;
+        self.mark_loaded(SourceId::Zones);
+    }
+
+    fn apply_etcd(&mut self, change: EtcdChange) {
+        match change {
+            EtcdChange::Reset {
                 revision,
-                zones,
-                entries,
                 part,
+                entries,
+                domains,
             } => {
                 debug!(
-                    source = source.as_str(),
                     revision,
                     entries = entries.len(),
                     ?part,
-                    "reset"
+                    "etcd snapshot part"
                 );
-                let restart = part.is_first() || self.staged.as_ref().is_none_or(|s| s.0 != source);
-                if restart {
-                    self.staged = Some((source, Maps::default()));
+                if part.is_first() || self.staged_etcd.is_none() {
+                    self.staged_etcd = Some(OrdMap::new());
                 }
-                if let Some((_, maps)) = &mut self.staged {
+                if let Some(staged) = &mut self.staged_etcd {
                     for entry in entries {
-                        put_entry(&mut maps.records, &mut maps.services, entry);
+                        put_service(staged, entry);
                     }
                 }
                 if part.is_last() {
-                    if let Some((_, maps)) = self.staged.take() {
-                        match source {
-                            SourceId::Zones => {
-                                self.next.records = maps.records;
-                                self.next.zones_revision = revision;
-                            }
-                            SourceId::Etcd => {
-                                self.next.services = maps.services;
-                                self.next.etcd_revision = revision;
-                            }
-                        }
-                    }
-                    self.zones_by_source.insert(source, zones);
-                    self.rebuild_zones();
-                    if !self.next.loaded.contains(&source) {
-                        self.next.loaded.push(source);
-                    }
+                    self.finish_etcd_reset(revision, domains);
                 }
             }
-            Change::Put { revision, entry } => {
-                self.bump_revision(source, revision);
-                put_entry(&mut self.next.records, &mut self.next.services, entry);
+            EtcdChange::Put { revision, entry } => {
+                self.etcd_changed(&entry.key.clone(), revision);
+                put_service(&mut self.next.services, entry);
             }
-            Change::Delete { revision, name } => {
-                self.bump_revision(source, revision);
+            EtcdChange::Delete { revision, key } => {
+                if delete_service(&mut self.next.services, &key) {
+                    self.etcd_changed(&key.name, revision);
+                } else {
+                    self.next.etcd_revision = self.next.etcd_revision.max(revision);
+                }
+            }
+        }
+    }
+
+    fn finish_etcd_reset(&mut self, revision: i64, domains: Vec<(Name, i64)>) {
+        let Some(services) = self.staged_etcd.take() else {
+            return;
+        };
+        self.note_changes(changed_names(&self.next.services, &services));
+        self.next.services = services;
+        self.next.etcd_revision = revision;
+        self.etcd_domains = domains
+            .into_iter()
+            .map(|(name, rev)| {
                 let key = NameKey::new(&name);
-                match source {
-                    SourceId::Zones => {
-                        self.next.records.remove(&key);
-                    }
-                    SourceId::Etcd => {
-                        self.next.services.remove(&key);
-                    }
-                }
-            }
+                (name.to_lowercase(), key, rev)
+            })
+            .collect();
+        self.zones_dirty = true;
+        self.mark_loaded(SourceId::Etcd);
+    }
+
+    /// An etcd key at `name` changed at `revision`: stamp it and move its zone's version.
+    fn etcd_changed(&mut self, name: &NameKey, revision: i64) {
+        self.next.etcd_revision = self.next.etcd_revision.max(revision);
+        self.changed.push(name.clone());
+        let closest = self
+            .etcd_domains
+            .iter_mut()
+            .filter(|(_, key, _)| name.is_at_or_below(key))
+            .max_by_key(|(_, key, _)| key.label_count());
+        if let Some((_, _, last)) = closest {
+            *last = (*last).max(revision);
+            self.zones_dirty = true;
         }
     }
 
-    fn bump_revision(&mut self, source: SourceId, revision: i64) {
-        match source {
-            SourceId::Zones => self.next.zones_revision = self.next.zones_revision.max(revision),
-            SourceId::Etcd => self.next.etcd_revision = self.next.etcd_revision.max(revision),
+    fn note_changes(&mut self, changed: Option<Vec<NameKey>>) {
+        match changed {
+            Some(names) => self.changed.extend(names),
+            None => self.new_epoch = true,
         }
     }
 
+    fn mark_loaded(&mut self, source: SourceId) {
+        if !self.next.loaded.contains(&source) {
+            self.next.loaded.push(source);
+        }
+    }
+
+    /// Rebuild the zone list from both sources (serials included); a new epoch when the set of
+    /// zones itself changed, since every "which zone is this name in" read may differ.
     fn rebuild_zones(&mut self) {
         let mut zones: Vec<Zone> = Vec::new();
-        for origin in self.zones_by_source.values().flatten() {
+        let origins = self
+            .file_zones
+            .iter()
+            .map(|(n, _)| n)
+            .chain(self.etcd_domains.iter().map(|(n, _, _)| n));
+        for origin in origins {
             let key = NameKey::new(origin);
             if !zones.iter().any(|z| z.key == key) {
-                zones.push(Zone {
-                    origin: origin.to_lowercase(),
-                    key,
-                });
+                zones.push(Zone::new(origin));
             }
+        }
+        for zone in &mut zones {
+            zone.file_serial = self
+                .file_zones
+                .iter()
+                .find(|(n, _)| NameKey::new(n) == zone.key)
+                .map(|(_, s)| *s);
+            zone.etcd_revision = self
+                .etcd_domains
+                .iter()
+                .filter(|(_, key, _)| zone.key.is_at_or_below(key))
+                .max_by_key(|(_, key, _)| key.label_count())
+                .map(|(_, _, rev)| *rev);
+            zone.compute_serial();
         }
         zones.sort_by(|a, b| {
             b.key
@@ -160,138 +291,80 @@ impl Indexer {
                 .cmp(&a.key.label_count())
                 .then_with(|| a.key.cmp(&b.key))
         });
-        self.next.zones = Arc::new(zones);
+        let same_set = zones.len() == self.next.zones.len()
+            && zones
+                .iter()
+                .zip(self.next.zones.iter())
+                .all(|(a, b)| a.key == b.key);
+        if !same_set {
+            self.new_epoch = true;
+        }
+        self.next.zones = zones.into();
     }
 
-    /// Make everything applied so far visible to readers as one snapshot (not while a split
-    /// reset is half in).
-    pub fn publish(&mut self) {
-        if !self.dirty || self.staged.is_some() {
+    /// Stamp every changed name (exact) and its ancestors (subtree) with `generation`.
+    fn stamp(&mut self, generation: u64) {
+        let changed = std::mem::take(&mut self.changed);
+        if self.new_epoch || changed.len() > STAMP_BUDGET || self.next.stamps.len() > STAMP_LIMIT {
+            self.next.epoch = generation;
+            self.next.stamps = imbl::HashMap::new();
+            self.new_epoch = false;
             return;
         }
-        self.next.generation += 1;
-        self.handle.store(self.next.clone());
+        for name in changed {
+            let exact = self.next.stamps.entry(name.clone()).or_default();
+            exact.exact = generation;
+            for ancestor in name.self_and_ancestors() {
+                let stamp: &mut Stamp = self.next.stamps.entry(ancestor).or_default();
+                stamp.subtree = generation;
+            }
+        }
+    }
+
+    /// Make everything applied so far visible to readers as one snapshot. A half-received
+    /// etcd snapshot stays staged and does not hold this back.
+    pub fn publish(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        let generation = self.next.generation + 1;
+        if self.zones_dirty {
+            self.rebuild_zones();
+            self.zones_dirty = false;
+        }
+        self.stamp(generation);
+        self.next.generation = generation;
+        self.handle.store(Arc::new(self.next.clone()));
         self.dirty = false;
     }
 }
 
-/// Apply updates from all sources as they arrive, publishing after each batch. Ends when every
-/// sender is gone.
-pub async fn run_indexer(mut indexer: Indexer, mut updates: mpsc::Receiver<Update>) {
-    while let Some(first) = updates.recv().await {
-        indexer.apply(first);
-        let mut applied = 1;
-        while applied < MAX_BATCH {
-            match updates.try_recv() {
-                Ok(update) => {
-                    indexer.apply(update);
-                    applied += 1;
+/// Apply updates from all sources as they arrive, publishing after each batch, on a thread of
+/// its own (a million-key reset must not hold up the async runtime). Ends when every sender
+/// is gone.
+pub fn spawn_indexer(
+    mut indexer: Indexer,
+    mut updates: mpsc::Receiver<Update>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("srvd-index".into())
+        .spawn(move || {
+            while let Some(first) = updates.blocking_recv() {
+                indexer.apply(first);
+                let mut applied = 1;
+                while applied < MAX_BATCH {
+                    match updates.try_recv() {
+                        Ok(update) => {
+                            indexer.apply(update);
+                            applied += 1;
+                        }
+                        Err(_) => break,
+                    }
                 }
-                Err(_) => break,
+                indexer.publish();
             }
-        }
-        indexer.publish();
-    }
+        })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::index::TtlPolicy;
-    use crate::record::Service;
-    use crate::source::Part;
-
-    fn name(s: &str) -> Name {
-        Name::from_ascii(s).unwrap()
-    }
-
-    fn service(host: &str) -> Entry {
-        Entry::Service {
-            name: name(&format!("{host}.web.example.")),
-            service: Service::from_json(format!(r#"{{"host":"10.0.0.{host}"}}"#).as_bytes())
-                .unwrap(),
-        }
-    }
-
-    #[test]
-    fn nothing_is_visible_before_publish_and_resets_replace_whole() {
-        let handle = IndexHandle::new(Snapshot::empty(TtlPolicy::default()));
-        let mut indexer = Indexer::new(handle.clone());
-        indexer.apply(Update {
-            source: SourceId::Etcd,
-            change: Change::Reset {
-                revision: 7,
-                zones: vec![name("example.")],
-                entries: vec![service("1"), service("2")],
-                part: Part::Whole,
-            },
-        });
-        assert_eq!(handle.load().names_from(SourceId::Etcd), 0);
-        indexer.publish();
-        let snap = handle.load();
-        assert_eq!(snap.names_from(SourceId::Etcd), 2);
-        assert_eq!(snap.etcd_revision, 7);
-        assert!(snap.is_loaded(&[SourceId::Etcd]));
-        assert!(!snap.is_loaded(&[SourceId::Etcd, SourceId::Zones]));
-
-        indexer.apply(Update {
-            source: SourceId::Etcd,
-            change: Change::Delete {
-                revision: 8,
-                name: name("1.web.example."),
-            },
-        });
-        indexer.apply(Update {
-            source: SourceId::Etcd,
-            change: Change::Reset {
-                revision: 9,
-                zones: vec![name("example.")],
-                entries: vec![service("3")],
-                part: Part::Whole,
-            },
-        });
-        indexer.publish();
-        let snap = handle.load();
-        let keys: Vec<_> = snap
-            .services_below(&NameKey::new(&name("example.")))
-            .map(|(_, s)| s.name().to_ascii())
-            .collect();
-        assert_eq!(keys, vec!["3.web.example."]);
-        assert_eq!(snap.etcd_revision, 9);
-        assert_eq!(snap.generation, 2);
-    }
-
-    #[test]
-    fn a_split_reset_is_published_only_when_complete() {
-        let handle = IndexHandle::new(Snapshot::empty(TtlPolicy::default()));
-        let mut indexer = Indexer::new(handle.clone());
-        let part = |entries, part| Update {
-            source: SourceId::Etcd,
-            change: Change::Reset {
-                revision: 5,
-                zones: vec![name("example.")],
-                entries,
-                part,
-            },
-        };
-        indexer.apply(part(vec![service("1")], Part::First));
-        indexer.publish();
-        indexer.apply(part(vec![service("2")], Part::Middle));
-        indexer.publish();
-        assert_eq!(
-            handle.load().names_from(SourceId::Etcd),
-            0,
-            "nothing half-applied"
-        );
-        assert!(!handle.load().is_loaded(&[SourceId::Etcd]));
-        indexer.apply(part(vec![service("3")], Part::Last));
-        indexer.publish();
-        assert_eq!(handle.load().names_from(SourceId::Etcd), 3);
-        // A new split reset starting over discards a half-received one.
-        indexer.apply(part(vec![service("4")], Part::First));
-        indexer.apply(part(vec![service("5")], Part::First));
-        indexer.apply(part(vec![], Part::Last));
-        indexer.publish();
-        assert_eq!(handle.load().names_from(SourceId::Etcd), 1);
-    }
-}
+mod tests;

@@ -1,5 +1,6 @@
 //! [`Snapshot`]: one consistent, immutable view of all sources, and the handle readers load it
-//! from. Queries here are O(log n): exact name, "anything at or below", and subtree ranges.
+//! from. Queries here are O(log n): exact name, "anything at or below", subtree ranges, and
+//! "did anything a reader read change since generation g" ([`Snapshot::unchanged_since`]).
 
 use std::ops::Bound;
 use std::sync::Arc;
@@ -8,91 +9,96 @@ use arc_swap::ArcSwap;
 use hickory_proto::rr::{Name, Record};
 use imbl::OrdMap;
 
-use super::NameKey;
-use crate::record::Service;
-use crate::source::SourceId;
+use crate::name_key::NameKey;
+use crate::source::{ServiceEntry, SourceId};
 
-/// TTL rules applied to every answer (seconds).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TtlPolicy {
-    /// TTL of etcd values that set none.
-    pub default: u32,
-    pub min: u32,
-    pub max: u32,
-    /// SOA minimum: the TTL of negative answers.
-    pub negative: u32,
+/// A served zone apex and its version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Zone {
+    pub origin: Name,
+    pub key: NameKey,
+    /// The zone's serial: the zone file's part (its SOA serial or modification time) plus the
+    /// etcd revision that last changed the zone, modulo 2^32 (RFC 1982). It moves forward on
+    /// every change of the zone's contents and is the same for the same contents on every
+    /// replica following the same etcd.
+    pub serial: u32,
+    /// The zone file's part of the serial, if a zone file defines this zone.
+    pub file_serial: Option<u32>,
+    /// The etcd revision that last changed this zone, if etcd serves it.
+    pub etcd_revision: Option<i64>,
 }
 
-impl Default for TtlPolicy {
-    fn default() -> Self {
-        TtlPolicy {
-            default: 5,
-            min: 0,
-            max: 3600,
-            negative: 5,
+impl Zone {
+    pub(super) fn new(origin: &Name) -> Zone {
+        Zone {
+            origin: origin.to_lowercase(),
+            key: NameKey::new(origin),
+            serial: 0,
+            file_serial: None,
+            etcd_revision: None,
+        }
+    }
+
+    pub(super) fn compute_serial(&mut self) {
+        let etcd = self.etcd_revision.unwrap_or(0) as u32;
+        self.serial = self.file_serial.unwrap_or(0).wrapping_add(etcd);
+    }
+}
+
+/// The etcd entries stored at one name: almost always one; several when keys differ only in
+/// letter case (the name serves their union).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceSet {
+    One(Arc<ServiceEntry>),
+    Many(Arc<[Arc<ServiceEntry>]>),
+}
+
+impl ServiceSet {
+    /// The entries, in a stable order.
+    pub fn entries(&self) -> &[Arc<ServiceEntry>] {
+        match self {
+            ServiceSet::One(one) => std::slice::from_ref(one),
+            ServiceSet::Many(many) => many,
         }
     }
 }
 
-impl TtlPolicy {
-    /// Clamp a TTL into `[min, max]`.
-    pub fn clamp(&self, ttl: u32) -> u32 {
-        ttl.clamp(self.min, self.max.max(self.min))
-    }
-
-    /// The TTL to serve for an etcd service: its own TTL or the default, capped by its lease,
-    /// then clamped.
-    pub fn for_service(&self, service: &Service) -> u32 {
-        let ttl = service.ttl.unwrap_or(self.default);
-        let ttl = match service.lease_ttl {
-            Some(lease) => ttl.min(lease),
-            None => ttl,
-        };
-        self.clamp(ttl)
-    }
+/// A read a reader made, to tell later whether a change could have altered what it read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Read {
+    /// What is stored at exactly this name.
+    Exact(NameKey),
+    /// Anything stored at or below this name.
+    Subtree(NameKey),
 }
 
-/// A served zone apex.
-#[derive(Debug, Clone)]
-pub struct Zone {
-    pub origin: Name,
-    pub key: NameKey,
-}
-
-/// An etcd service value at its owner name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceEntry {
-    /// The owner's key (shared with the map; 16 bytes where a `Name` would take 80, which
-    /// matters at a million keys).
-    pub key: NameKey,
-    pub service: Service,
-}
-
-impl ServiceEntry {
-    /// The key's own DNS name (`1.web.skydns.local.`).
-    pub fn name(&self) -> Name {
-        self.key.to_name()
-    }
+/// When something last changed at a name (`exact`) or at or below it (`subtree`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Stamp {
+    pub exact: u64,
+    pub subtree: u64,
 }
 
 /// One consistent view of every source.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    /// Bumped on every publish; caches key on it.
+    /// Bumped on every publish.
     pub generation: u64,
+    /// Anything read before this generation may have changed in a way the stamps no longer
+    /// tell (zones added or removed, a change too large to stamp name by name).
+    pub epoch: u64,
     /// Served zones, most labels first (so the first match is the closest enclosing zone).
-    pub(super) zones: Arc<Vec<Zone>>,
+    pub(super) zones: Arc<[Zone]>,
     /// Zone-file records by owner name.
     pub(super) records: OrdMap<NameKey, Arc<[Record]>>,
     /// etcd services by owner name.
-    pub(super) services: OrdMap<NameKey, Arc<ServiceEntry>>,
+    pub(super) services: OrdMap<NameKey, ServiceSet>,
+    /// Generation of the last change at / below each name changed since `epoch`.
+    pub(super) stamps: imbl::HashMap<NameKey, Stamp>,
     /// Last applied revision of the etcd source (0 before any).
     pub etcd_revision: i64,
-    /// Unix time of the last zone-file load (0 before any).
-    pub zones_revision: i64,
     /// Sources that have delivered their first full load.
     pub(super) loaded: Vec<SourceId>,
-    pub ttl: TtlPolicy,
 }
 
 fn subtree_range(key: &NameKey) -> (Bound<NameKey>, Bound<NameKey>) {
@@ -104,17 +110,17 @@ fn subtree_range(key: &NameKey) -> (Bound<NameKey>, Bound<NameKey>) {
 }
 
 impl Snapshot {
-    /// An empty snapshot with the given TTL rules.
-    pub fn empty(ttl: TtlPolicy) -> Self {
-        Snapshot {
-            ttl,
-            ..Snapshot::default()
-        }
+    /// The served zones, most labels first.
+    pub fn zones(&self) -> &[Zone] {
+        &self.zones
     }
 
-    /// The closest enclosing served zone of a name.
-    pub fn zone_of(&self, key: &NameKey) -> Option<&Zone> {
-        self.zones.iter().find(|z| key.is_at_or_below(&z.key))
+    /// The closest enclosing served zone of a name, with its position in [`Self::zones`].
+    pub fn zone_of(&self, key: &NameKey) -> Option<(usize, &Zone)> {
+        self.zones
+            .iter()
+            .enumerate()
+            .find(|(_, z)| key.is_at_or_below(&z.key))
     }
 
     /// Zone-file records owned by exactly this name.
@@ -122,19 +128,29 @@ impl Snapshot {
         self.records.get(key).map(|r| &r[..]).unwrap_or(&[])
     }
 
-    /// The etcd service stored at exactly this name.
-    pub fn service_at(&self, key: &NameKey) -> Option<&ServiceEntry> {
-        self.services.get(key).map(|s| &**s)
+    /// The etcd services stored at exactly this name.
+    pub fn services_at(&self, key: &NameKey) -> &[Arc<ServiceEntry>] {
+        self.services.get(key).map_or(&[], ServiceSet::entries)
     }
 
     /// etcd services at or below this name, in key order.
     pub fn services_below<'a>(
         &'a self,
         key: &NameKey,
-    ) -> impl Iterator<Item = (&'a NameKey, &'a ServiceEntry)> + 'a {
+    ) -> impl Iterator<Item = &'a ServiceEntry> + 'a {
         self.services
             .range(subtree_range(key))
-            .map(|(k, v)| (k, &**v))
+            .flat_map(|(_, set)| set.entries().iter().map(|e| &**e))
+    }
+
+    /// Zone-file owner names at or below this name, in key order.
+    pub fn records_below<'a>(
+        &'a self,
+        key: &NameKey,
+    ) -> impl Iterator<Item = (&'a NameKey, &'a [Record])> + 'a {
+        self.records
+            .range(subtree_range(key))
+            .map(|(k, r)| (k, &r[..]))
     }
 
     /// True when anything (a record or a service) is stored at or below this name: the name
@@ -144,12 +160,30 @@ impl Snapshot {
             || self.services.range(subtree_range(key)).next().is_some()
     }
 
+    /// True when nothing `reads` covers changed after `generation` (which must be a
+    /// generation this snapshot descends from).
+    pub fn unchanged_since(&self, reads: &[Read], generation: u64) -> bool {
+        if generation >= self.generation {
+            return true;
+        }
+        if generation < self.epoch {
+            return false;
+        }
+        reads.iter().all(|read| {
+            let (key, pick): (&NameKey, fn(&Stamp) -> u64) = match read {
+                Read::Exact(key) => (key, |s| s.exact),
+                Read::Subtree(key) => (key, |s| s.subtree),
+            };
+            self.stamps.get(key).is_none_or(|s| pick(s) <= generation)
+        })
+    }
+
     /// True once every listed source has delivered its first full load.
     pub fn is_loaded(&self, sources: &[SourceId]) -> bool {
         sources.iter().all(|s| self.loaded.contains(s))
     }
 
-    /// Number of names held for a source.
+    /// Number of owner names held for a source.
     pub fn names_from(&self, source: SourceId) -> usize {
         match source {
             SourceId::Zones => self.records.len(),
@@ -172,7 +206,13 @@ impl IndexHandle {
         self.0.load_full()
     }
 
-    pub(super) fn store(&self, snapshot: Snapshot) {
-        self.0.store(Arc::new(snapshot));
+    pub(super) fn store(&self, snapshot: Arc<Snapshot>) {
+        self.0.store(snapshot);
+    }
+}
+
+impl Default for IndexHandle {
+    fn default() -> Self {
+        IndexHandle::new(Snapshot::default())
     }
 }

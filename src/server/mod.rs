@@ -1,11 +1,20 @@
-//! The wire: UDP and TCP sockets on every listen address.
+//! The server: transports, encoding, the answer cache.
 //!
-//! UDP is served by our own batched workers (`udp`, the fast path with the answer cache); TCP
-//! by hickory's `Server` (pipelining, idle timeouts). Binding happens here and nowhere else;
-//! port 0 binds UDP first and TCP on the same port. Graceful shutdown stops accepting and
-//! lets in-flight answers finish.
+//! - [`respond`]: the one pipeline from query bytes to reply bytes, shared by both transports
+//!   (protocol rules, cache, `dns::lookup`, encoding, metrics);
+//! - [`request`]: reading a query off the wire; [`encode`]: writing a reply within limits;
+//!   [`cache`]: encoded answers kept while what they read is unchanged;
+//! - [`udp`] + [`mmsg`]: batched UDP worker threads; [`tcp`]: DNS over TCP on tokio.
+//!
+//! Binding happens here and nowhere else; port 0 binds UDP first and TCP on the same port.
+//! Graceful shutdown stops accepting and lets in-flight answers finish.
 
+pub mod cache;
+pub mod encode;
 mod mmsg;
+pub mod request;
+pub mod respond;
+mod tcp;
 mod udp;
 
 use std::io;
@@ -13,16 +22,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_server::Server;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
-use crate::dns::{DnsHandler, UdpResponder};
+pub use respond::{Responder, Settings, Transport};
+use tcp::TcpServer;
+pub use tcp::TcpSettings;
 use udp::UdpWorkers;
 
-/// Per-connection buffer of outgoing TCP responses (what hickory's own binary uses).
-const TCP_RESPONSE_BUFFER: usize = 32;
+use crate::metrics::Metrics;
+
 /// Attempts to find a port free for both UDP and TCP when asked for port 0.
 const PORT_ZERO_ATTEMPTS: usize = 20;
 
@@ -34,13 +44,13 @@ pub enum ServerError {
         addr: SocketAddr,
         source: io::Error,
     },
-    #[error("DNS server stopped with an error: {0}")]
-    Serve(String),
+    #[error("cannot start the UDP workers: {0}")]
+    Workers(io::Error),
 }
 
 /// A running DNS server.
 pub struct DnsServer {
-    tcp: Server<DnsHandler>,
+    tcp: TcpServer,
     udp: UdpWorkers,
     addrs: Vec<SocketAddr>,
 }
@@ -71,17 +81,49 @@ async fn bind_pair(addr: SocketAddr) -> Result<(std::net::UdpSocket, TcpListener
     ))
 }
 
+/// Raise the soft open-files limit to the hard limit; returns the resulting soft limit.
+pub fn raise_fd_limit() -> u64 {
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed by pointer.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit.rlim_cur = limit.rlim_max;
+            }
+        }
+        limit.rlim_cur
+    }
+}
+
+/// The TCP connection cap to use: `wanted`, or by default 3/4 of the descriptors left after a
+/// reserve for everything else (sockets, etcd, HTTP, zone files), at most 4096.
+pub fn tcp_connection_cap(wanted: Option<usize>, fd_limit: u64) -> usize {
+    let available = usize::try_from(fd_limit.saturating_sub(64)).unwrap_or(usize::MAX);
+    let cap = available / 4 * 3;
+    match wanted {
+        Some(n) => n.min(cap.max(1)),
+        None => cap.clamp(1, 4096),
+    }
+}
+
 impl DnsServer {
     /// Bind every address (UDP + TCP) and start serving: `udp_workers` threads per UDP socket.
     pub async fn bind(
-        handler: DnsHandler,
-        responder: Arc<UdpResponder>,
+        responder: Arc<Responder>,
+        metrics: Arc<Metrics>,
         listen: &[SocketAddr],
-        tcp_idle_timeout: Duration,
+        tcp: TcpSettings,
         udp_workers: usize,
     ) -> Result<Self, ServerError> {
         let mut udp_sockets = Vec::new();
-        let mut tcp = Server::new(handler);
+        let mut listeners = Vec::new();
         let mut addrs = Vec::new();
         for want in listen {
             let (udp, listener) = bind_pair(*want).await?;
@@ -93,18 +135,11 @@ impl DnsServer {
             info!(%addr, "serving DNS on UDP and TCP");
             addrs.push(addr);
             udp_sockets.push(udp);
-            tcp.register_listener(listener, tcp_idle_timeout, TCP_RESPONSE_BUFFER);
+            listeners.push(listener);
         }
-        let udp = UdpWorkers::start(udp_sockets, responder, udp_workers).map_err(|source| {
-            ServerError::Bind {
-                proto: "udp",
-                addr: listen
-                    .first()
-                    .copied()
-                    .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
-                source,
-            }
-        })?;
+        let udp = UdpWorkers::start(udp_sockets, responder.clone(), udp_workers)
+            .map_err(ServerError::Workers)?;
+        let tcp = TcpServer::start(listeners, responder, metrics, tcp);
         Ok(DnsServer { tcp, udp, addrs })
     }
 
@@ -114,19 +149,14 @@ impl DnsServer {
     }
 
     /// Stop accepting, finish in-flight answers (waiting at most `grace`).
-    pub async fn shutdown(mut self, grace: Duration) -> Result<(), ServerError> {
-        self.tcp.shutdown_token().cancel();
+    pub async fn shutdown(self, grace: Duration) {
         let drained = tokio::time::timeout(grace, async {
             self.udp.shutdown().await;
-            self.tcp.block_until_done().await
+            self.tcp.shutdown().await;
         })
         .await;
-        match drained {
-            Ok(result) => result.map_err(|e| ServerError::Serve(e.to_string())),
-            Err(_) => {
-                warn!("DNS server did not drain within {grace:?}");
-                Ok(())
-            }
+        if drained.is_err() {
+            warn!("DNS server did not drain within {grace:?}");
         }
     }
 }

@@ -1,22 +1,22 @@
-//! The UDP fast path: worker threads reading and answering datagrams in batches.
+//! The UDP transport: worker threads reading and answering datagrams in batches.
 //!
 //! Each worker owns a clone of the socket and a [`Batch`]; it blocks in `recvmmsg` for up to
-//! [`POLL`], answers every datagram through the shared [`UdpResponder`] and sends the replies
-//! with one `sendmmsg`. Shutdown sets a flag: each worker finishes the batch in hand and exits.
+//! [`POLL`], answers every datagram through the shared [`Responder`] and sends the replies with
+//! one `sendmmsg`. A worker never waits for the network beyond its own socket. Shutdown sets a
+//! flag: each worker finishes the batch in hand and exits.
 
 use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use std::panic::AssertUnwindSafe;
-
 use tracing::{error, warn};
 
 use super::mmsg::Batch;
-use crate::dns::{Scratch, UdpResponder};
+use super::respond::{Outcome, Responder, Scratch, Transport};
 
 /// How often an idle worker checks for shutdown.
 const POLL: Duration = Duration::from_millis(100);
@@ -27,7 +27,7 @@ pub struct UdpWorkers {
     threads: Vec<JoinHandle<()>>,
 }
 
-fn serve(socket: UdpSocket, responder: Arc<UdpResponder>, stop: Arc<AtomicBool>) {
+fn serve(socket: UdpSocket, responder: Arc<Responder>, stop: Arc<AtomicBool>) {
     let fd = socket.as_raw_fd();
     let mut batch = Batch::default();
     let mut scratch = Scratch::default();
@@ -54,15 +54,17 @@ fn serve(socket: UdpSocket, responder: Arc<UdpResponder>, stop: Arc<AtomicBool>)
             let mut reply = std::mem::take(&mut batch.replies[i]);
             let request = batch.datagram(i);
             // A bug must cost one answer, never the worker (and with it the UDP service).
-            let answered = !request.is_empty()
-                && std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    responder.respond(request, &mut reply, &mut scratch)
-                }))
-                .unwrap_or_else(|_| {
-                    error!("answering a UDP query panicked; dropped it");
-                    false
-                });
-            if !answered {
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                if request.is_empty() {
+                    return Outcome::Drop;
+                }
+                responder.respond(request, Transport::Udp, &mut reply, &mut scratch)
+            }))
+            .unwrap_or_else(|_| {
+                error!("answering a UDP query panicked; dropped it");
+                Outcome::Drop
+            });
+            if !matches!(outcome, Outcome::Reply) {
                 reply.clear();
             }
             batch.replies[i] = reply;
@@ -75,7 +77,7 @@ impl UdpWorkers {
     /// Start `workers` threads per socket.
     pub fn start(
         sockets: Vec<UdpSocket>,
-        responder: Arc<UdpResponder>,
+        responder: Arc<Responder>,
         workers: usize,
     ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));

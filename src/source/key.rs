@@ -16,6 +16,8 @@ pub enum KeyError {
     EmptyLabel,
     #[error("label {0:?} is longer than 63 bytes")]
     LabelTooLong(String),
+    #[error("label {0:?} contains a dot (one key component is one DNS label)")]
+    DotInLabel(String),
     #[error("not a valid domain name: {0}")]
     BadName(String),
     #[error("{0} is outside every served domain")]
@@ -69,6 +71,9 @@ impl KeyMapper {
         if let Some(long) = labels.iter().find(|l| l.len() > 63) {
             return Err(KeyError::LabelTooLong((*long).to_string()));
         }
+        if let Some(dotted) = labels.iter().find(|l| l.contains('.')) {
+            return Err(KeyError::DotInLabel((*dotted).to_string()));
+        }
         let lower: Vec<String> = labels
             .iter()
             .rev()
@@ -81,6 +86,16 @@ impl KeyMapper {
             return Err(KeyError::OutsideZones(name.to_ascii()));
         }
         Ok(name)
+    }
+
+    /// The key's path below the prefix when it has upper-case letters (so keys that differ
+    /// only in case stay apart); `None` for the usual lower-case key.
+    pub fn spelling(&self, key: &[u8]) -> Option<Box<str>> {
+        let key = std::str::from_utf8(key).ok()?;
+        let rest = key.strip_prefix(&self.prefix)?.strip_prefix('/')?;
+        rest.bytes()
+            .any(|b| b.is_ascii_uppercase())
+            .then(|| rest.into())
     }
 
     /// The key of a name (`1.web.skydns.local.` -> `/skydns/local/skydns/web/1`).
@@ -117,6 +132,7 @@ mod tests {
             ("/skydnsx/local/skydns/web", Err("prefix")),
             ("/skydns/local/skydns//web", Err("empty")),
             ("/skydns/local/skydns/web/", Err("empty")),
+            ("/skydns/local/skydns/a.b/c", Err("dot")),
         ];
         for (key, want) in cases {
             let got = m.name_of(key.as_bytes());
@@ -138,5 +154,10 @@ mod tests {
             Err(KeyError::LabelTooLong(_))
         ));
         assert_eq!(m.watch_prefix(), "/skydns/");
+        assert_eq!(
+            m.spelling(b"/skydns/local/skydns/Web/1").as_deref(),
+            Some("local/skydns/Web/1")
+        );
+        assert_eq!(m.spelling(b"/skydns/local/skydns/web/1"), None);
     }
 }

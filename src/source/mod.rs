@@ -1,20 +1,25 @@
 //! Sources: where records come from (zone files, etcd).
 //!
-//! A source reads its backing store and hands the index exactly one type, [`Update`]: either a
-//! full [`Change::Reset`] of everything that source holds, or a single [`Change::Put`] /
-//! [`Change::Delete`]. Values are decoded and validated here, at the edge; a source never
-//! touches a snapshot and never answers DNS.
+//! A source reads its backing store and hands the index exactly one type, [`Update`]. The two
+//! sources speak different dialects and the type says which: the zone directory is always
+//! reloaded whole ([`Update::Zones`], plain resource records per owner name), etcd sends a
+//! snapshot in parts and then single key changes ([`Update::Etcd`], SkyDNS service values per
+//! key). A zone file can therefore never send a service, nor etcd a raw record. Values are
+//! decoded and validated here, at the edge; a source never touches a snapshot and never
+//! answers DNS.
 
 pub mod etcd;
 pub mod key;
 pub mod zonefile;
 
+use std::sync::Arc;
+
 use hickory_proto::rr::{Name, Record};
 
+use crate::name_key::NameKey;
 use crate::record::Service;
 
-/// Which producer an update comes from. Each source owns its own part of the index, so a reset
-/// of one never disturbs the other.
+/// Which producer data comes from (logs, metric labels, readiness).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SourceId {
     /// Static zone files (`zones/*.zone`).
@@ -35,27 +40,51 @@ impl SourceId {
 
 /// The one type a source hands to the index.
 #[derive(Debug, Clone)]
-pub struct Update {
-    pub source: SourceId,
-    pub change: Change,
+pub enum Update {
+    /// Everything the zone directory holds now: replaces all zone-file data at once.
+    Zones(ZoneSet),
+    /// One step of the etcd source.
+    Etcd(EtcdChange),
 }
 
-/// What changed.
+/// The zone directory's contents.
+#[derive(Debug, Clone, Default)]
+pub struct ZoneSet {
+    pub zones: Vec<ZoneContent>,
+    /// Records in all zones (for logs and `srvd check`).
+    pub record_count: usize,
+}
+
+/// One zone file's records, grouped by owner name.
 #[derive(Debug, Clone)]
-pub enum Change {
-    /// Replace everything this source holds. `zones` are the zone apexes the source serves.
-    /// A large reset may come in several parts (`First` .. `Last`); the index publishes
-    /// nothing until the last part is in, so readers never see a partial reset.
+pub struct ZoneContent {
+    /// The zone apex (lower case).
+    pub origin: Name,
+    /// This file's part of the zone serial: its SOA serial, else its modification time in
+    /// Unix seconds (so an edit without an SOA still moves the serial forward).
+    pub serial: u32,
+    /// Records by owner name, each owner once.
+    pub names: Vec<(NameKey, Arc<[Record]>)>,
+}
+
+/// One step of the etcd source.
+#[derive(Debug, Clone)]
+pub enum EtcdChange {
+    /// A page of a snapshot of the whole prefix at `revision`. A large snapshot comes in several
+    /// parts (`First` .. `Last`); the index swaps it in only when the last part is in, and a
+    /// new `First` (or `Whole`) discards a half-received one.
     Reset {
         revision: i64,
-        zones: Vec<Name>,
-        entries: Vec<Entry>,
         part: Part,
+        entries: Vec<ServiceEntry>,
+        /// The served domains and the revision that last changed each (meaningful on the
+        /// last part).
+        domains: Vec<(Name, i64)>,
     },
-    /// Insert or replace the entry at one name.
-    Put { revision: i64, entry: Entry },
-    /// Remove the entry at one name.
-    Delete { revision: i64, name: Name },
+    /// A key was created or changed (at `revision`).
+    Put { revision: i64, entry: ServiceEntry },
+    /// A key was deleted, or its new value is invalid (at `revision`).
+    Delete { revision: i64, key: EtcdKey },
 }
 
 /// Which part of a (possibly split) reset an update carries.
@@ -90,20 +119,35 @@ impl Part {
     }
 }
 
-/// Data stored at one owner name.
-#[derive(Debug, Clone)]
-pub enum Entry {
-    /// Plain resource records (zone files): answered as they are.
-    Records { name: Name, records: Vec<Record> },
-    /// A SkyDNS/CoreDNS service value (etcd): turned into records per query.
-    Service { name: Name, service: Service },
+/// The identity of one etcd key: the DNS name it maps to, and its own spelling when that is
+/// not the name's canonical lower-case key (so `.../case/A` and `.../case/a`, one name, stay
+/// two entries).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EtcdKey {
+    pub name: NameKey,
+    /// The key path below the prefix as written, when it has upper-case letters.
+    pub spelling: Option<Box<str>>,
 }
 
-impl Entry {
-    /// The owner name this entry is stored at.
-    pub fn name(&self) -> &Name {
-        match self {
-            Entry::Records { name, .. } | Entry::Service { name, .. } => name,
-        }
+/// An etcd service value at its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceEntry {
+    /// The owner name's key (shared with the index map; 16 bytes where a `Name` takes 80,
+    /// which matters at a million keys).
+    pub key: NameKey,
+    /// See [`EtcdKey::spelling`].
+    pub spelling: Option<Box<str>>,
+    pub service: Service,
+}
+
+impl ServiceEntry {
+    /// The key's own DNS name (`1.web.skydns.local.`).
+    pub fn name(&self) -> Name {
+        self.key.to_name()
+    }
+
+    /// Whether this entry is the one stored under `key`.
+    pub fn is(&self, key: &EtcdKey) -> bool {
+        self.key == key.name && self.spelling == key.spelling
     }
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use hickory_proto::rr::{Name, Record};
 use hickory_proto::serialize::txt::Parser;
@@ -18,9 +18,9 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
-use super::{Change, Entry, Part, SourceId, Update};
-use crate::index::NameKey;
+use super::{SourceId, Update, ZoneContent, ZoneSet};
 use crate::metrics::Metrics;
+use crate::name_key::NameKey;
 
 /// One problem in one zone file.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -36,32 +36,6 @@ impl fmt::Display for ZoneError {
         match self.line {
             Some(line) => write!(f, "{}:{}: {}", self.path.display(), line, self.message),
             None => write!(f, "{}: {}", self.path.display(), self.message),
-        }
-    }
-}
-
-/// Everything a zone directory holds.
-#[derive(Debug, Clone, Default)]
-pub struct ZoneSet {
-    pub zones: Vec<Name>,
-    pub entries: Vec<Entry>,
-    pub record_count: usize,
-}
-
-impl ZoneSet {
-    /// The update that replaces the index's zone-file data with this set.
-    pub fn into_update(self) -> Update {
-        let revision = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        Update {
-            source: SourceId::Zones,
-            change: Change::Reset {
-                revision,
-                zones: self.zones,
-                entries: self.entries,
-                part: Part::Whole,
-            },
         }
     }
 }
@@ -112,8 +86,33 @@ fn locate_error(text: &str, path: &Path, origin: &Name, message: &str) -> Option
     Some(lo)
 }
 
+/// One loaded zone file.
+#[derive(Debug, Clone)]
+pub struct ZoneFile {
+    pub origin: Name,
+    pub records: Vec<Record>,
+    /// The file's part of the zone serial: its SOA serial, else its modification time.
+    pub serial: u32,
+}
+
+/// The serial a zone file contributes: its SOA's, else its modification time (Unix seconds),
+/// so an edit of a file without an SOA still moves the zone's serial forward.
+fn file_serial(path: &Path, records: &[Record]) -> u32 {
+    let soa = records.iter().find_map(|r| match &r.data {
+        hickory_proto::rr::RData::SOA(soa) => Some(soa.serial),
+        _ => None,
+    });
+    soa.unwrap_or_else(|| {
+        std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs() as u32)
+    })
+}
+
 /// Load one zone file.
-pub fn load_file(path: &Path) -> Result<(Name, Vec<Record>), ZoneError> {
+pub fn load_file(path: &Path) -> Result<ZoneFile, ZoneError> {
     let text = std::fs::read_to_string(path).map_err(|e| zone_err(path, None, e.to_string()))?;
     let stem = path
         .file_stem()
@@ -134,7 +133,12 @@ pub fn load_file(path: &Path) -> Result<(Name, Vec<Record>), ZoneError> {
             format!("record {} is outside the zone {origin}", outside.name),
         ));
     }
-    Ok((origin, records))
+    let serial = file_serial(path, &records);
+    Ok(ZoneFile {
+        origin,
+        records,
+        serial,
+    })
 }
 
 /// The `*.zone` files of a directory, sorted.
@@ -152,30 +156,23 @@ fn zone_files(dir: &Path) -> Result<Vec<PathBuf>, ZoneError> {
 pub fn load_dir(dir: &Path) -> Result<ZoneSet, Vec<ZoneError>> {
     let files = zone_files(dir).map_err(|e| vec![e])?;
     let mut errors = Vec::new();
-    let mut set = ZoneSet::default();
-    let mut by_name: BTreeMap<NameKey, (Name, Vec<Record>)> = BTreeMap::new();
-    let mut origins: Vec<(Name, PathBuf)> = Vec::new();
+    let mut loaded: Vec<(ZoneFile, PathBuf)> = Vec::new();
     for path in files {
         match load_file(&path) {
-            Ok((origin, records)) => {
-                if let Some((_, first)) = origins.iter().find(|(o, _)| *o == origin) {
+            Ok(file) => {
+                if let Some((_, first)) = loaded.iter().find(|(f, _)| f.origin == file.origin) {
                     errors.push(zone_err(
                         &path,
                         None,
-                        format!("zone {origin} is already defined by {}", first.display()),
+                        format!(
+                            "zone {} is already defined by {}",
+                            file.origin,
+                            first.display()
+                        ),
                     ));
                     continue;
                 }
-                origins.push((origin.clone(), path.clone()));
-                set.zones.push(origin);
-                set.record_count += records.len();
-                for record in records {
-                    by_name
-                        .entry(NameKey::new(&record.name))
-                        .or_insert_with(|| (record.name.clone(), Vec::new()))
-                        .1
-                        .push(record);
-                }
+                loaded.push((file, path));
             }
             Err(e) => errors.push(e),
         }
@@ -183,11 +180,44 @@ pub fn load_dir(dir: &Path) -> Result<ZoneSet, Vec<ZoneError>> {
     if !errors.is_empty() {
         return Err(errors);
     }
-    set.entries = by_name
-        .into_values()
-        .map(|(name, records)| Entry::Records { name, records })
-        .collect();
-    Ok(set)
+    Ok(zone_set(loaded.into_iter().map(|(f, _)| f).collect()))
+}
+
+/// Group the files' records by owner name, each name under its closest zone.
+fn zone_set(files: Vec<ZoneFile>) -> ZoneSet {
+    let mut by_name: BTreeMap<NameKey, Vec<Record>> = BTreeMap::new();
+    let mut record_count = 0;
+    let mut zones: Vec<ZoneContent> = Vec::new();
+    for file in files {
+        record_count += file.records.len();
+        for record in file.records {
+            by_name
+                .entry(NameKey::new(&record.name))
+                .or_default()
+                .push(record);
+        }
+        zones.push(ZoneContent {
+            origin: file.origin,
+            serial: file.serial,
+            names: Vec::new(),
+        });
+    }
+    let keys: Vec<NameKey> = zones.iter().map(|z| NameKey::new(&z.origin)).collect();
+    for (name, records) in by_name {
+        let closest = keys
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| name.is_at_or_below(k))
+            .max_by_key(|(_, k)| k.label_count())
+            .map(|(i, _)| i);
+        if let Some(i) = closest {
+            zones[i].names.push((name, records.into()));
+        }
+    }
+    ZoneSet {
+        zones,
+        record_count,
+    }
 }
 
 /// How long to wait for an editor's burst of writes to settle before reloading.
@@ -235,7 +265,7 @@ impl ZoneWatcher {
                         records = set.record_count,
                         "zone files reloaded"
                     );
-                    if updates.send(set.into_update()).await.is_err() {
+                    if updates.send(Update::Zones(set)).await.is_err() {
                         return;
                     }
                 }
@@ -270,15 +300,16 @@ mod tests {
     fn origin_from_file_name_and_directive() {
         let dir = tempfile::tempdir().unwrap();
         let p = write(dir.path(), "example.test.zone", GOOD);
-        let (origin, records) = load_file(&p).unwrap();
-        assert_eq!(origin.to_ascii(), "example.test.");
-        assert_eq!(records.len(), 4);
+        let file = load_file(&p).unwrap();
+        assert_eq!(file.origin.to_ascii(), "example.test.");
+        assert_eq!(file.records.len(), 4);
+        assert_eq!(file.serial, 1, "the SOA's serial");
         let p = write(
             dir.path(),
             "other.zone",
             &format!("$ORIGIN Other.Test.\n{GOOD}"),
         );
-        assert_eq!(load_file(&p).unwrap().0.to_ascii(), "other.test.");
+        assert_eq!(load_file(&p).unwrap().origin.to_ascii(), "other.test.");
     }
 
     #[test]

@@ -30,13 +30,14 @@ pub fn write_zones(dir: &Path, zones: &[(&str, &str)]) {
 }
 
 pub fn test_config(zones: PathBuf) -> Config {
-    Config::from_file_config(FileConfig {
+    let file = FileConfig {
         listen: Some(vec!["127.0.0.1:0".parse().unwrap()]),
         http: Some("127.0.0.1:0".parse().unwrap()),
         zones: Some(zones),
         ..FileConfig::default()
-    })
-    .unwrap()
+    };
+    let etcd = file.etcd_args();
+    Config::from_file_config(file, etcd).unwrap()
 }
 
 impl TestServer {
@@ -70,7 +71,8 @@ impl TestServer {
             ..FileConfig::default()
         };
         tweak(&mut file);
-        let config = Config::from_file_config(file).expect("valid test config");
+        let etcd = file.etcd_args();
+        let config = Config::from_file_config(file, etcd).expect("valid test config");
         let set = zonefile::load_dir(dir.path()).expect("test zones load");
         let app = start(&config, Some(set)).await.expect("srvd starts");
         let addr = app.dns_addrs()[0];

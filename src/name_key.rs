@@ -3,7 +3,8 @@
 //! Labels are lower-cased and stored root first, each followed by a `0x00` terminator (bytes
 //! `0x00`/`0x01` inside a label are escaped), so every name below `web.example.` has the key of
 //! `web.example.` as a byte prefix and a subtree is one contiguous range of an ordered map.
-//! This module only encodes names; it holds no records.
+//! It is the shared vocabulary of `source` (which keys what it emits) and `index` (which
+//! stores by it). This module only encodes names; it holds no records.
 
 use std::fmt;
 use std::sync::Arc;
@@ -58,24 +59,34 @@ impl NameKey {
 
     /// The (lower-case) name this key encodes.
     pub fn to_name(&self) -> Name {
-        let labels: Vec<Vec<u8>> = self
-            .labels()
-            .map(|l| {
-                let mut out = Vec::with_capacity(l.len());
-                let mut bytes = l.iter();
-                while let Some(&b) = bytes.next() {
-                    match b {
-                        ESCAPE => out.push(bytes.next().map_or(0, |e| e - 1)),
-                        b => out.push(b),
-                    }
-                }
-                out
-            })
-            .collect();
-        let mut name =
-            Name::from_labels(labels.iter().rev().map(Vec::as_slice)).unwrap_or_default();
+        let escaped = self.0.contains(&ESCAPE);
+        let name = if escaped {
+            let labels: Vec<Vec<u8>> = self.labels().map(unescape).collect();
+            Name::from_labels(labels.iter().rev().map(Vec::as_slice))
+        } else {
+            let labels: Vec<&[u8]> = self.labels().collect();
+            Name::from_labels(labels.into_iter().rev())
+        };
+        let mut name = name.unwrap_or_default();
         name.set_fqdn(true);
         name
+    }
+
+    /// The key of this name without its `n` leftmost labels (`targetstrip`); unchanged when
+    /// `n` is 0 or not less than the number of labels (as CoreDNS).
+    pub fn strip_leftmost(&self, n: u8) -> NameKey {
+        let count = self.label_count();
+        if n == 0 || usize::from(n) >= count {
+            return self.clone();
+        }
+        self.self_and_ancestors()
+            .nth(usize::from(n))
+            .unwrap_or_else(|| self.clone())
+    }
+
+    /// Bytes of the name in wire form (labels with their length octets and the root).
+    pub fn wire_len(&self) -> usize {
+        self.0.len() - self.0.iter().filter(|&&b| b == ESCAPE).count() + 1
     }
 
     /// The labels, root first, as they are stored (lower case, escaped).
@@ -84,6 +95,22 @@ impl NameKey {
         let body = bytes.strip_suffix(&[TERMINATOR]).unwrap_or(bytes);
         body.split(|&b| b == TERMINATOR)
             .filter(move |_| !bytes.is_empty())
+    }
+
+    /// This key and every ancestor up to the root (the root's key is empty), nearest first.
+    pub fn self_and_ancestors(&self) -> impl Iterator<Item = NameKey> + '_ {
+        let bytes: &[u8] = &self.0;
+        let ends = bytes
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == TERMINATOR)
+            .map(|(i, _)| i + 1);
+        std::iter::once(0)
+            .chain(ends)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .map(move |end| NameKey(bytes[..end].into()))
     }
 
     /// Smallest key strictly greater than every key in this key's subtree, or `None` for the
@@ -97,6 +124,18 @@ impl NameKey {
         end.push(TERMINATOR + 1);
         Some(NameKey(end.into()))
     }
+}
+
+fn unescape(label: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(label.len());
+    let mut bytes = label.iter();
+    while let Some(&b) = bytes.next() {
+        match b {
+            ESCAPE => out.push(bytes.next().map_or(0, |e| e - 1)),
+            b => out.push(b),
+        }
+    }
+    out
 }
 
 impl fmt::Debug for NameKey {
@@ -141,6 +180,30 @@ mod tests {
             let k = key(outside);
             assert!(!(k >= web && k < end), "{outside}");
         }
+    }
+
+    #[test]
+    fn ancestors_nearest_first_up_to_the_root() {
+        let got: Vec<NameKey> = key("a.b.example.").self_and_ancestors().collect();
+        let want = vec![
+            key("a.b.example."),
+            key("b.example."),
+            key("example."),
+            key("."),
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn strip_leftmost_as_coredns_targetstrip() {
+        let k = key("a.b.web.example.");
+        assert_eq!(k.strip_leftmost(0), k);
+        assert_eq!(k.strip_leftmost(2), key("web.example."));
+        assert_eq!(k.strip_leftmost(4), k, "stripping every label strips none");
+        assert_eq!(
+            k.wire_len(),
+            Name::from_ascii("a.b.web.example.").unwrap().len() + 1
+        );
     }
 
     #[test]

@@ -1,0 +1,531 @@
+//! Encoding an [`Answer`] into a response message within a size limit.
+//!
+//! Written by hand, not with hickory's `emit_message_parts`, because a measurement showed that
+//! one cannot do what this must: hickory truncates record by record and leaves the bytes of a
+//! half-written record (and drops the OPT record) when the message is full, which `kdig`
+//! reports as a malformed reply, and its compression table is case-sensitive and capped at 64
+//! names, so large answers grow. Here:
+//!
+//! - whole RRsets only over UDP: an answer or authority RRset that does not fit is left out
+//!   and TC set; an additional RRset that does not fit ends the additional section (RFC 2181
+//!   §9). Over TCP a too-large RRset is cut at the last record that fits (a message is at most
+//!   64 KiB); QTYPE ANY answers leave out RRsets that do not fit instead (RFC 8482 §4.1);
+//! - room for the OPT record (and a TSIG record) is reserved up front: OPT is present whenever
+//!   the query had one (RFC 6891 §6.1.1);
+//! - names are compressed (case-insensitively, any number of them) against everything written
+//!   before, except inside RRsets whose order the answer cache rotates: their names are not
+//!   offered for compression, so records can be reordered in the encoded bytes without
+//!   breaking a pointer. SRV targets are never compressed (RFC 2782);
+//! - the offsets a cached copy must patch are reported in [`Layout`]: each SOA serial, each
+//!   TTL, and the records of each rotatable RRset.
+//!
+//! The cost is linear in what is written; nothing is written after the message is full.
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
+
+use crate::dns::Answer;
+
+/// Header flag bits (RFC 1035 §4.1.1), as in the 16-bit flags word.
+pub mod flags {
+    pub const QR: u16 = 0x8000;
+    pub const AA: u16 = 0x0400;
+    pub const TC: u16 = 0x0200;
+    pub const RD: u16 = 0x0100;
+    pub const RA: u16 = 0x0080;
+    pub const CD: u16 = 0x0010;
+}
+
+/// Largest DNS message (a TCP message's length is 16 bits).
+pub const MAX_MESSAGE: usize = 65_535;
+/// Size of a compression pointer's reach (RFC 1035 §4.1.4).
+const POINTER_REACH: usize = 0x3FFF;
+/// Size of an OPT record without options.
+pub const OPT_SIZE: usize = 11;
+
+/// The header fields of a response.
+#[derive(Debug, Clone, Copy)]
+pub struct Header {
+    pub id: u16,
+    /// The query's opcode (0 = QUERY), copied.
+    pub opcode: u8,
+    pub authoritative: bool,
+    pub recursion_desired: bool,
+    pub recursion_available: bool,
+    pub checking_disabled: bool,
+    pub rcode: ResponseCode,
+}
+
+/// The OPT record of a response (RFC 6891): present when the query had one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponseEdns {
+    /// The UDP payload size we advertise.
+    pub payload: u16,
+    /// Echo of the query's DO bit (RFC 3225).
+    pub dnssec_ok: bool,
+}
+
+/// How big the message may get and how to cut it.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_size: usize,
+    /// Datagram transport: whole RRsets only.
+    pub udp: bool,
+    /// Bytes kept free at the end (a TSIG record to be appended).
+    pub reserve: usize,
+    /// Do not offer the names of A, AAAA and SRV answer RRsets for compression, so their
+    /// records can be rotated in the encoded bytes.
+    pub rotatable: bool,
+}
+
+/// The records of one rotatable RRset in an encoded message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    pub start: u16,
+    /// Length of each record, in order.
+    pub lengths: Box<[u16]>,
+}
+
+/// Where a cached copy of the message must be patched.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Layout {
+    pub truncated: bool,
+    /// `(offset of the serial, index of the SOA record in the answer's SOA order)`.
+    pub serials: Vec<(u16, u16)>,
+    /// `(offset, ttl)` of every record's TTL (answer, authority, additional).
+    pub ttls: Vec<(u16, u32)>,
+    pub rotations: Vec<Span>,
+}
+
+/// Name-compression table of one message: lowercased-suffix hash -> offset, open addressing.
+/// Reused between messages; entries are removed newest first on rollback.
+#[derive(Default)]
+pub struct Compressor {
+    slots: Vec<(u64, u16)>,
+    /// Slots in insertion order (to clear, and to roll back).
+    used: Vec<usize>,
+}
+
+const EMPTY: u16 = u16::MAX;
+
+impl Compressor {
+    fn reset(&mut self) {
+        if self.slots.is_empty() {
+            self.slots = vec![(0, EMPTY); 256];
+        }
+        for &slot in &self.used {
+            self.slots[slot] = (0, EMPTY);
+        }
+        self.used.clear();
+    }
+
+    fn get(&self, hash: u64) -> Option<u16> {
+        let mask = self.slots.len() - 1;
+        let mut slot = (hash as usize) & mask;
+        loop {
+            let (h, offset) = self.slots[slot];
+            if offset == EMPTY {
+                return None;
+            }
+            if h == hash {
+                return Some(offset);
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+
+    fn insert(&mut self, hash: u64, offset: u16) {
+        if self.used.len() * 2 >= self.slots.len() {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let mut slot = (hash as usize) & mask;
+        loop {
+            let (h, existing) = self.slots[slot];
+            if existing == EMPTY {
+                self.slots[slot] = (hash, offset);
+                self.used.push(slot);
+                return;
+            }
+            if h == hash {
+                return;
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+
+    fn grow(&mut self) {
+        let entries: Vec<(u64, u16)> = self.used.iter().map(|&s| self.slots[s]).collect();
+        self.slots = vec![(0, EMPTY); self.slots.len() * 2];
+        self.used.clear();
+        for (hash, offset) in entries {
+            self.insert(hash, offset);
+        }
+    }
+
+    /// Forget every name written at or after `mark` (they were rolled back).
+    fn rollback(&mut self, mark: usize) {
+        while let Some(&slot) = self.used.last() {
+            if usize::from(self.slots[slot].1) < mark {
+                break;
+            }
+            self.slots[slot] = (0, EMPTY);
+            self.used.pop();
+        }
+    }
+}
+
+/// Hash of a name suffix: the lowercased label, then the hash of the rest.
+fn mix(rest: u64, label: &[u8]) -> u64 {
+    let mut h = rest ^ (label.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    for &b in label {
+        h = (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01B3);
+    }
+    h.rotate_left(23)
+}
+
+/// Per-call scratch space, reused (no allocation per message in the steady state).
+#[derive(Default)]
+pub struct Scratch {
+    pub compressor: Compressor,
+    labels: Vec<(usize, usize)>,
+    hashes: Vec<u64>,
+    rdata: Vec<u8>,
+}
+
+/// Writes one message.
+struct Writer<'a> {
+    buf: &'a mut Vec<u8>,
+    scratch: &'a mut Scratch,
+    /// Offer written names for compression.
+    register: bool,
+}
+
+/// Whether `buf` at `offset` holds (after pointers) exactly the labels `want`.
+fn name_at_is(buf: &[u8], mut offset: usize, want: &[&[u8]]) -> bool {
+    let mut hops = 0;
+    let mut labels = want.iter();
+    loop {
+        let Some(&len) = buf.get(offset) else {
+            return false;
+        };
+        if len & 0xC0 == 0xC0 {
+            let Some(&low) = buf.get(offset + 1) else {
+                return false;
+            };
+            hops += 1;
+            if hops > 127 {
+                return false;
+            }
+            offset = (usize::from(len & 0x3F) << 8) | usize::from(low);
+            continue;
+        }
+        let len = usize::from(len);
+        if len == 0 {
+            return labels.next().is_none();
+        }
+        let Some(have) = buf.get(offset + 1..offset + 1 + len) else {
+            return false;
+        };
+        match labels.next() {
+            Some(w) if w.eq_ignore_ascii_case(have) => offset += 1 + len,
+            _ => return false,
+        }
+    }
+}
+
+impl Writer<'_> {
+    fn u16(&mut self, v: u16) {
+        self.buf.extend_from_slice(&v.to_be_bytes());
+    }
+
+    fn u32(&mut self, v: u32) {
+        self.buf.extend_from_slice(&v.to_be_bytes());
+    }
+
+    /// Write a name, compressed against earlier names when `compress`.
+    fn name(&mut self, name: &Name, compress: bool) {
+        let labels: Vec<&[u8]> = name.iter().collect();
+        let n = labels.len();
+        let hashes = &mut self.scratch.hashes;
+        hashes.clear();
+        hashes.resize(n + 1, 0);
+        for i in (0..n).rev() {
+            hashes[i] = mix(hashes[i + 1], labels[i]);
+        }
+        let mut literal = n;
+        let mut pointer = None;
+        if compress {
+            for i in 0..n {
+                if let Some(at) = self.scratch.compressor.get(self.scratch.hashes[i])
+                    && name_at_is(self.buf, usize::from(at), &labels[i..])
+                {
+                    literal = i;
+                    pointer = Some(at);
+                    break;
+                }
+            }
+        }
+        for (i, label) in labels.iter().take(literal).enumerate() {
+            let at = self.buf.len();
+            if self.register && at <= POINTER_REACH {
+                let hash = self.scratch.hashes[i];
+                self.scratch.compressor.insert(hash, at as u16);
+            }
+            self.buf.push(label.len() as u8);
+            self.buf.extend_from_slice(label);
+        }
+        match pointer {
+            Some(at) => self.u16(0xC000 | at),
+            None => self.buf.push(0),
+        }
+    }
+
+    /// Offer the name written at `offset` (the question's) for compression.
+    fn register_at(&mut self, offset: usize) {
+        let labels = &mut self.scratch.labels;
+        labels.clear();
+        let mut at = offset;
+        while let Some(&len) = self.buf.get(at) {
+            if len == 0 || len & 0xC0 != 0 {
+                break;
+            }
+            labels.push((at, usize::from(len)));
+            at += 1 + usize::from(len);
+        }
+        let mut hash = 0;
+        for &(pos, len) in labels.iter().rev() {
+            hash = mix(hash, &self.buf[pos + 1..pos + 1 + len]);
+            if pos <= POINTER_REACH {
+                self.scratch.compressor.insert(hash, pos as u16);
+            }
+        }
+    }
+
+    /// Write one record; returns the offsets of its TTL and, for an SOA, of its serial.
+    fn record(&mut self, record: &Record) -> (usize, Option<usize>) {
+        self.name(&record.name, true);
+        self.u16(u16::from(record.record_type()));
+        let class = match record.dns_class {
+            DNSClass::ANY => DNSClass::IN,
+            class => class,
+        };
+        self.u16(u16::from(class));
+        let ttl_at = self.buf.len();
+        self.u32(record.ttl);
+        let len_at = self.buf.len();
+        self.u16(0);
+        let serial = self.rdata(&record.data);
+        let len = self.buf.len() - len_at - 2;
+        let len = u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes();
+        self.buf[len_at..len_at + 2].copy_from_slice(&len);
+        (ttl_at, serial)
+    }
+
+    /// Write RDATA; returns the offset of the serial for an SOA.
+    fn rdata(&mut self, data: &RData) -> Option<usize> {
+        match data {
+            RData::A(a) => self.buf.extend_from_slice(&a.0.octets()),
+            RData::AAAA(aaaa) => self.buf.extend_from_slice(&aaaa.0.octets()),
+            RData::CNAME(n) => self.name(&n.0, true),
+            RData::NS(n) => self.name(&n.0, true),
+            RData::PTR(n) => self.name(&n.0, true),
+            RData::MX(mx) => {
+                self.u16(mx.preference);
+                self.name(&mx.exchange, true);
+            }
+            RData::SRV(srv) => {
+                self.u16(srv.priority);
+                self.u16(srv.weight);
+                self.u16(srv.port);
+                self.name(&srv.target, false);
+            }
+            RData::SOA(soa) => {
+                self.name(&soa.mname, true);
+                self.name(&soa.rname, true);
+                let serial = self.buf.len();
+                self.u32(soa.serial);
+                for v in [soa.refresh, soa.retry, soa.expire] {
+                    self.u32(v as u32);
+                }
+                self.u32(soa.minimum);
+                return Some(serial);
+            }
+            RData::TXT(txt) => {
+                for s in &txt.txt_data {
+                    let s = &s[..s.len().min(255)];
+                    self.buf.push(s.len() as u8);
+                    self.buf.extend_from_slice(s);
+                }
+            }
+            other => {
+                // Any other type as hickory encodes it, names uncompressed (RFC 3597 §4).
+                let mut bytes = std::mem::take(&mut self.scratch.rdata);
+                bytes.clear();
+                let mut encoder = BinEncoder::new(&mut bytes);
+                encoder.set_name_encoding(NameEncoding::Uncompressed);
+                if other.emit(&mut encoder).is_ok() {
+                    self.buf.extend_from_slice(&bytes);
+                }
+                self.scratch.rdata = bytes;
+            }
+        }
+        None
+    }
+}
+
+/// The RRsets of a section: runs of records with the same owner, type and class.
+fn rrsets(records: &[Record]) -> impl Iterator<Item = &[Record]> {
+    let mut rest = records;
+    std::iter::from_fn(move || {
+        let first = rest.first()?;
+        let len = rest
+            .iter()
+            .take_while(|r| {
+                r.record_type() == first.record_type()
+                    && r.dns_class == first.dns_class
+                    && r.name == first.name
+            })
+            .count();
+        let (set, tail) = rest.split_at(len);
+        rest = tail;
+        Some(set)
+    })
+}
+
+fn rotatable(set: &[Record]) -> bool {
+    set.len() > 1
+        && matches!(
+            set[0].record_type(),
+            RecordType::A | RecordType::AAAA | RecordType::SRV
+        )
+}
+
+/// Encode a response to the question `question` (the question section's bytes exactly as the
+/// query sent them: name, type, class) into `out`.
+pub fn encode(
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    header: Header,
+    question: Option<&[u8]>,
+    answer: &Answer,
+    edns: Option<ResponseEdns>,
+    limits: Limits,
+) -> Layout {
+    out.clear();
+    scratch.compressor.reset();
+    let mut layout = Layout::default();
+    out.extend_from_slice(&[0; 12]);
+    let reserve = limits.reserve + if edns.is_some() { OPT_SIZE } else { 0 };
+    let room = limits.max_size.min(MAX_MESSAGE).saturating_sub(reserve);
+    let mut writer = Writer {
+        buf: out,
+        scratch,
+        register: true,
+    };
+    let mut counts = [0u16; 4];
+    if let Some(question) = question {
+        writer.buf.extend_from_slice(question);
+        writer.register_at(12);
+        counts[0] = 1;
+    }
+    let sections = [&answer.answers, &answer.authorities, &answer.additionals];
+    let mut soa_index = 0u16;
+    'sections: for (section, records) in sections.iter().enumerate() {
+        let mut written_sets = 0;
+        for set in rrsets(records) {
+            let mark = writer.buf.len();
+            let rotate = limits.rotatable && section == 0 && rotatable(set);
+            writer.register = !rotate;
+            let mut lengths = Vec::new();
+            let mut ttls = Vec::new();
+            let mut serials = Vec::new();
+            let mut fitted = 0;
+            for record in set {
+                let start = writer.buf.len();
+                let (ttl_at, serial) = writer.record(record);
+                if writer.buf.len() > room {
+                    writer.buf.truncate(start);
+                    writer.scratch.compressor.rollback(start);
+                    break;
+                }
+                fitted += 1;
+                lengths.push((writer.buf.len() - start) as u16);
+                ttls.push((ttl_at as u16, record.ttl));
+                if let Some(at) = serial {
+                    serials.push((at as u16, soa_index + serials.len() as u16));
+                }
+            }
+            let soas_in_set = set
+                .iter()
+                .filter(|r| r.record_type() == RecordType::SOA)
+                .count() as u16;
+            if fitted < set.len() {
+                let keep_part = !limits.udp && section < 2 && !answer.partial;
+                if !keep_part || fitted == 0 {
+                    writer.buf.truncate(mark);
+                    writer.scratch.compressor.rollback(mark);
+                    if section == 0 && answer.partial && written_sets > 0 {
+                        soa_index += soas_in_set;
+                        continue;
+                    }
+                    layout.truncated = section < 2;
+                    break 'sections;
+                }
+                layout.truncated = true;
+                counts[section + 1] += fitted as u16;
+                layout.ttls.extend(ttls);
+                layout.serials.extend(serials);
+                break 'sections;
+            }
+            soa_index += soas_in_set;
+            written_sets += 1;
+            counts[section + 1] += fitted as u16;
+            layout.ttls.extend(ttls);
+            layout.serials.extend(serials);
+            if rotate {
+                layout.rotations.push(Span {
+                    start: mark as u16,
+                    lengths: lengths.into(),
+                });
+            }
+        }
+    }
+    if let Some(edns) = edns {
+        let rcode_high = (u16::from(header.rcode) >> 4) as u8;
+        let buf = &mut *writer.buf;
+        buf.push(0);
+        buf.extend_from_slice(&41u16.to_be_bytes());
+        buf.extend_from_slice(&edns.payload.to_be_bytes());
+        buf.extend_from_slice(&[rcode_high, 0, if edns.dnssec_ok { 0x80 } else { 0 }, 0]);
+        buf.extend_from_slice(&0u16.to_be_bytes());
+        counts[3] += 1;
+    }
+    write_header(out, header, layout.truncated, counts);
+    layout
+}
+
+fn write_header(out: &mut [u8], header: Header, truncated: bool, counts: [u16; 4]) {
+    let mut word = flags::QR | (u16::from(header.opcode & 0x0F) << 11);
+    for (on, bit) in [
+        (header.authoritative, flags::AA),
+        (truncated, flags::TC),
+        (header.recursion_desired, flags::RD),
+        (header.recursion_available, flags::RA),
+        (header.checking_disabled, flags::CD),
+    ] {
+        if on {
+            word |= bit;
+        }
+    }
+    word |= u16::from(header.rcode) & 0x0F;
+    out[0..2].copy_from_slice(&header.id.to_be_bytes());
+    out[2..4].copy_from_slice(&word.to_be_bytes());
+    for (i, count) in counts.iter().enumerate() {
+        out[4 + 2 * i..6 + 2 * i].copy_from_slice(&count.to_be_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests;
