@@ -405,7 +405,8 @@ fn main() {
     };
     let etcd = file.etcd_args();
     let config = Config::from_file_config(file, etcd).expect("valid config");
-    let zones = zonefile::load_dir(zone_dir.path()).expect("empty zone dir loads");
+    let zones =
+        zonefile::load_dir(zone_dir.path(), Default::default()).expect("empty zone dir loads");
     let app = srvd_rt
         .block_on(srvd::app::start(&config, Some(zones)))
         .expect("srvd starts");

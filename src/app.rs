@@ -50,6 +50,8 @@ pub struct RunningApp {
     index: IndexHandle,
     stop: CancellationToken,
     tasks: JoinSet<()>,
+    /// Asks the zone watcher to reload the zone directory.
+    reload: Option<mpsc::UnboundedSender<()>>,
 }
 
 impl RunningApp {
@@ -68,6 +70,11 @@ impl RunningApp {
         &self.index
     }
 
+    /// Re-read the zone directory now (SIGHUP); false when there is no zone directory.
+    pub fn reload_zones(&self) -> bool {
+        self.reload.as_ref().is_some_and(|r| r.send(()).is_ok())
+    }
+
     /// Stop accepting, drain in-flight answers, stop every task.
     pub async fn shutdown(mut self) -> Result<(), AppError> {
         info!("shutting down");
@@ -75,15 +82,6 @@ impl RunningApp {
         self.dns.shutdown(DRAIN_GRACE).await;
         self.tasks.shutdown().await;
         Ok(())
-    }
-
-    /// Wait until a shutdown signal, then shut down.
-    pub async fn run_until(
-        self,
-        signal: impl std::future::Future<Output = ()>,
-    ) -> Result<(), AppError> {
-        signal.await;
-        self.shutdown().await
     }
 }
 
@@ -100,10 +98,13 @@ pub async fn start(config: &Config, zones: Option<ZoneSet>) -> Result<RunningApp
     let watcher = match zones {
         Some(set) => {
             indexer.apply(Update::Zones(set));
-            let watcher = ZoneWatcher::new(&config.zones).map_err(|source| AppError::Watch {
-                dir: config.zones.display().to_string(),
-                source,
-            })?;
+            let watcher =
+                ZoneWatcher::new(&config.zones, config.zone_limits).map_err(|source| {
+                    AppError::Watch {
+                        dir: config.zones.display().to_string(),
+                        source,
+                    }
+                })?;
             Some(watcher)
         }
         None => {
@@ -114,6 +115,7 @@ pub async fn start(config: &Config, zones: Option<ZoneSet>) -> Result<RunningApp
     };
     indexer.publish();
     spawn_indexer(indexer, updates_rx).map_err(AppError::Indexer)?;
+    let reload = watcher.as_ref().map(ZoneWatcher::trigger);
     if let Some(watcher) = watcher {
         tasks.spawn(watcher.run(updates.clone(), metrics.clone()));
     }
@@ -175,5 +177,6 @@ pub async fn start(config: &Config, zones: Option<ZoneSet>) -> Result<RunningApp
         index,
         stop,
         tasks,
+        reload,
     })
 }

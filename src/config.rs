@@ -25,6 +25,8 @@ pub const DEFAULT_HTTP: &str = "127.0.0.1:9153";
 pub const DEFAULT_ZONES: &str = "zones";
 /// Default size of the answer cache, MiB.
 pub const DEFAULT_CACHE_MB: u64 = 64;
+/// Default largest zone file (with its includes), MiB.
+pub const DEFAULT_ZONE_MAX_MB: u64 = crate::source::zonefile::DEFAULT_MAX_BYTES >> 20;
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -45,6 +47,8 @@ pub enum ConfigError {
 pub struct FileConfig {
     pub listen: Option<Vec<SocketAddr>>,
     pub zones: Option<PathBuf>,
+    /// Largest zone file (its includes counted), MiB.
+    pub zone_max_size: Option<u64>,
     pub http: Option<SocketAddr>,
     pub ttl: Option<u32>,
     pub min_ttl: Option<u32>,
@@ -104,6 +108,7 @@ impl FileConfig {
         take!(
             listen,
             zones,
+            zone_max_size,
             http,
             ttl,
             min_ttl,
@@ -118,6 +123,14 @@ impl FileConfig {
             domain
         );
         self
+    }
+
+    /// How large a zone file may be.
+    pub fn zone_limits(&self) -> crate::source::zonefile::Limits {
+        let mb = self.zone_max_size.unwrap_or(DEFAULT_ZONE_MAX_MB);
+        crate::source::zonefile::Limits {
+            max_bytes: mb.saturating_mul(1 << 20),
+        }
     }
 
     /// The etcd connection keys of the file, as the flags that share their names.
@@ -141,6 +154,7 @@ pub struct Config {
     pub zones: PathBuf,
     /// The zone directory was named explicitly (so it must exist).
     pub zones_explicit: bool,
+    pub zone_limits: crate::source::zonefile::Limits,
     pub http: SocketAddr,
     pub ttl: TtlPolicy,
     pub log_level: String,
@@ -166,6 +180,7 @@ impl Config {
     pub fn from_file_config(file: FileConfig, etcd: EtcdArgs) -> Result<Self, Vec<ConfigError>> {
         let mut problems = Vec::new();
         let etcd = etcd_settings(&file, &etcd, &mut problems);
+        let zone_limits = file.zone_limits();
         let ttl = TtlPolicy {
             default: file.ttl.unwrap_or(5),
             min: file.min_ttl.unwrap_or(0),
@@ -235,6 +250,7 @@ impl Config {
             return Err(problems);
         }
         Ok(Config {
+            zone_limits,
             udp_workers,
             tcp_max_connections: file.tcp_max_connections,
             rotate: file.rotate.unwrap_or(true),

@@ -1,18 +1,34 @@
 //! HTTP: `/metrics` (Prometheus text), `/healthz` (the process runs), `/readyz` (every source
 //! has delivered its first full load; says how stale etcd is).
 //!
-//! Read-only: it loads the current snapshot and the metrics; it changes nothing.
+//! Read-only: it loads the current snapshot and the metrics; it changes nothing. Bounded: at
+//! most [`MAX_CONNECTIONS`] connections (further ones are closed at once), request headers
+//! must arrive within [`HEADER_TIMEOUT`], and a connection lives at most [`CONNECTION_LIFE`],
+//! so slow or idle clients cannot hold the endpoint that monitoring depends on.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+
+use crate::ratelimit::RateLimitedLog;
+
+/// Most HTTP connections open at once.
+pub const MAX_CONNECTIONS: usize = 64;
+/// Time a client has to send a request's headers.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest an HTTP connection stays open.
+pub const CONNECTION_LIFE: Duration = Duration::from_secs(30);
 
 use crate::index::IndexHandle;
 use crate::metrics::Metrics;
@@ -101,10 +117,38 @@ pub async fn serve(listener: TcpListener, state: HttpState, stop: CancellationTo
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state);
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await;
-    if let Err(e) = result {
-        tracing::error!("HTTP server failed: {e}");
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let log = RateLimitedLog::new(Duration::from_secs(60));
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.cancelled() => return,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                log.warn(|| format!("HTTP accept failed: {e}; pausing"));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            log.warn(|| format!("{MAX_CONNECTIONS} HTTP connections open; closing a new one"));
+            continue;
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT);
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = tokio::time::timeout(CONNECTION_LIFE, connection) => {},
+                _ = stop.cancelled() => {},
+            }
+        });
     }
 }

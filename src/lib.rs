@@ -21,6 +21,7 @@ pub mod dns;
 pub mod http;
 pub mod index;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod name_key;
 pub mod ratelimit;

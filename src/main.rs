@@ -46,9 +46,13 @@ struct ServeArgs {
     /// DNS listen address, UDP and TCP; repeat for more [default: 127.0.0.1:5353].
     #[arg(long, value_name = "ADDR:PORT")]
     listen: Vec<SocketAddr>,
-    /// Directory of `*.zone` files (RFC 1035), watched and reloaded on change [default: zones].
+    /// Directory of `*.zone` files (RFC 1035), watched and reloaded on change and on SIGHUP
+    /// [default: zones].
     #[arg(long, value_name = "DIR")]
     zones: Option<PathBuf>,
+    /// Largest zone file, its $INCLUDEs counted, in MiB [default: 256].
+    #[arg(long, value_name = "MiB")]
+    zone_max_size: Option<u64>,
     /// HTTP address for /metrics, /healthz and /readyz [default: 127.0.0.1:9153].
     #[arg(long, value_name = "ADDR:PORT")]
     http: Option<SocketAddr>,
@@ -96,6 +100,7 @@ impl ServeArgs {
         FileConfig {
             listen: (!self.listen.is_empty()).then(|| self.listen.clone()),
             zones: self.zones.clone(),
+            zone_max_size: self.zone_max_size,
             http: self.http,
             ttl: self.ttl,
             min_ttl: self.min_ttl,
@@ -128,7 +133,11 @@ fn load_config(args: &ServeArgs) -> (Option<FileConfig>, Result<Config, Vec<Conf
 }
 
 /// The zone directory's first load; `Ok(None)` when the default directory is absent.
-fn load_zones(dir: &Path, explicit: bool) -> Result<Option<ZoneSet>, Vec<String>> {
+fn load_zones(
+    dir: &Path,
+    explicit: bool,
+    limits: zonefile::Limits,
+) -> Result<Option<ZoneSet>, Vec<String>> {
     if !dir.is_dir() {
         if explicit {
             return Err(vec![format!(
@@ -138,26 +147,43 @@ fn load_zones(dir: &Path, explicit: bool) -> Result<Option<ZoneSet>, Vec<String>
         }
         return Ok(None);
     }
-    zonefile::load_dir(dir)
+    zonefile::load_dir(dir, limits)
         .map(Some)
         .map_err(|errors| errors.iter().map(ToString::to_string).collect())
 }
 
+/// Serve until SIGINT or SIGTERM (then drain and stop). SIGHUP re-reads the zone directory
+/// (the configuration is not re-read: restart for that); SIGUSR1 and SIGUSR2 are ignored.
 async fn serve(config: Config, zones: Option<ZoneSet>) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
-    // Handlers first: a signal that arrives while starting must still shut down gracefully.
-    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    // Handlers first: a signal that arrives while starting must not kill the process.
+    let handle = |kind: SignalKind, name: &str| {
+        signal(kind).with_context(|| format!("cannot handle {name}"))
+    };
+    let mut term = handle(SignalKind::terminate(), "SIGTERM")?;
+    let mut int = handle(SignalKind::interrupt(), "SIGINT")?;
+    let mut hup = handle(SignalKind::hangup(), "SIGHUP")?;
+    let mut usr1 = handle(SignalKind::user_defined1(), "SIGUSR1")?;
+    let mut usr2 = handle(SignalKind::user_defined2(), "SIGUSR2")?;
     let app = srvd::app::start(&config, zones)
         .await
         .context("cannot start srvd")?;
-    app.run_until(async move {
+    loop {
         tokio::select! {
-            _ = term.recv() => {},
-            _ = int.recv() => {},
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                if app.reload_zones() {
+                    tracing::info!("SIGHUP: re-reading the zone directory");
+                } else {
+                    tracing::warn!("SIGHUP: no zone directory to re-read");
+                }
+            }
+            _ = usr1.recv() => tracing::debug!("SIGUSR1 ignored"),
+            _ = usr2.recv() => tracing::debug!("SIGUSR2 ignored"),
         }
-    })
-    .await?;
+    }
+    app.shutdown().await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -180,11 +206,11 @@ fn main() -> ExitCode {
         }
     };
     // Zones are checked even when the configuration is invalid, so every problem is listed.
-    let zones = match merged.map(|m| m.zones) {
-        Some(dir) => {
+    let zones = match merged.map(|m| (m.zones.clone(), m.zone_limits())) {
+        Some((dir, limits)) => {
             let explicit = dir.is_some();
             let dir = dir.unwrap_or_else(|| PathBuf::from(srvd::config::DEFAULT_ZONES));
-            match load_zones(&dir, explicit) {
+            match load_zones(&dir, explicit, limits) {
                 Ok(zones) => zones,
                 Err(errors) => {
                     problems.extend(errors);

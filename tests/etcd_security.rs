@@ -93,7 +93,7 @@ async fn wrong_password_is_not_ready_but_serves_zone_files() {
     file.etcd_password_file = Some(wrong);
     let etcd = file.etcd_args();
     let config = srvd::config::Config::from_file_config(file, etcd).unwrap();
-    let set = srvd::source::zonefile::load_dir(dir.path()).unwrap();
+    let set = srvd::source::zonefile::load_dir(dir.path(), Default::default()).unwrap();
     let app = srvd::app::start(&config, Some(set)).await.unwrap();
     let addr = app.dns_addrs()[0];
     let http = app.http_addr();

@@ -240,7 +240,7 @@ async fn rfc7766_6_2_3_idle_tcp_connections_are_closed() {
     common::write_zones(dir.path(), &[("wire.test.zone", &big_zone())]);
     let mut config = common::test_config(dir.path().to_path_buf());
     config.tcp_idle_timeout = Duration::from_secs(1);
-    let set = srvd::source::zonefile::load_dir(dir.path()).unwrap();
+    let set = srvd::source::zonefile::load_dir(dir.path(), Default::default()).unwrap();
     let app = srvd::app::start(&config, Some(set)).await.unwrap();
     let mut stream = TcpStream::connect(app.dns_addrs()[0]).await.unwrap();
     let mut buf = [0u8; 16];

@@ -44,7 +44,7 @@ pub enum ServerError {
         addr: SocketAddr,
         source: io::Error,
     },
-    #[error("cannot start the UDP workers: {0}")]
+    #[error("cannot start the DNS workers: {0}")]
     Workers(io::Error),
 }
 
@@ -135,11 +135,18 @@ impl DnsServer {
             info!(%addr, "serving DNS on UDP and TCP");
             addrs.push(addr);
             udp_sockets.push(udp);
+            let listener = listener.into_std().map_err(|source| ServerError::Bind {
+                proto: "tcp",
+                addr,
+                source,
+            })?;
             listeners.push(listener);
         }
         let udp = UdpWorkers::start(udp_sockets, responder.clone(), udp_workers)
             .map_err(ServerError::Workers)?;
-        let tcp = TcpServer::start(listeners, responder, metrics, tcp);
+        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let tcp = TcpServer::start(listeners, responder, metrics, tcp, threads)
+            .map_err(ServerError::Workers)?;
         Ok(DnsServer { tcp, udp, addrs })
     }
 

@@ -12,6 +12,9 @@
 //! - At most `max_connections` are open; when full, the connection idle the longest is closed
 //!   to make room (logged once a minute at most, counted). Accept errors such as EMFILE pause
 //!   the accept loop briefly instead of spinning.
+//! - TCP runs on a runtime of its own, so however many connections send expensive questions,
+//!   the threads that follow etcd, serve HTTP and publish snapshots are never among the ones
+//!   busy answering them.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -97,20 +100,27 @@ impl Shared {
     }
 }
 
-/// The TCP side of the server: one accept loop per listener.
+/// The TCP side of the server: one accept loop per listener, on its own runtime.
 pub struct TcpServer {
-    tasks: JoinSet<()>,
+    runtime: tokio::runtime::Runtime,
+    done: tokio::task::JoinHandle<()>,
     stop: CancellationToken,
 }
 
 impl TcpServer {
-    /// Start accepting on every listener.
+    /// Start accepting on every listener, with `threads` worker threads.
     pub fn start(
-        listeners: Vec<TcpListener>,
+        listeners: Vec<std::net::TcpListener>,
         responder: Arc<Responder>,
         metrics: Arc<Metrics>,
         settings: TcpSettings,
-    ) -> TcpServer {
+        threads: usize,
+    ) -> std::io::Result<TcpServer> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name("srvd-tcp")
+            .enable_all()
+            .build()?;
         let shared = Arc::new(Shared {
             responder,
             metrics,
@@ -123,15 +133,27 @@ impl TcpServer {
         let stop = CancellationToken::new();
         let mut tasks = JoinSet::new();
         for listener in listeners {
-            tasks.spawn(accept_loop(listener, shared.clone(), stop.clone()));
+            listener.set_nonblocking(true)?;
+            let _guard = runtime.enter();
+            let listener = TcpListener::from_std(listener)?;
+            tasks.spawn_on(
+                accept_loop(listener, shared.clone(), stop.clone()),
+                runtime.handle(),
+            );
         }
-        TcpServer { tasks, stop }
+        let done = runtime.spawn(async move { while tasks.join_next().await.is_some() {} });
+        Ok(TcpServer {
+            runtime,
+            done,
+            stop,
+        })
     }
 
     /// Stop accepting; every connection finishes the answer in hand and closes.
-    pub async fn shutdown(mut self) {
+    pub async fn shutdown(self) {
         self.stop.cancel();
-        while self.tasks.join_next().await.is_some() {}
+        let _ = self.done.await;
+        self.runtime.shutdown_background();
     }
 }
 

@@ -46,7 +46,7 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         write_zones(dir.path(), zones);
         let config = test_config(dir.path().to_path_buf());
-        let set = zonefile::load_dir(dir.path()).expect("test zones load");
+        let set = zonefile::load_dir(dir.path(), Default::default()).expect("test zones load");
         let app = start(&config, Some(set)).await.expect("srvd starts");
         let addr = app.dns_addrs()[0];
         TestServer { app, dir, addr }
@@ -73,7 +73,7 @@ impl TestServer {
         tweak(&mut file);
         let etcd = file.etcd_args();
         let config = Config::from_file_config(file, etcd).expect("valid test config");
-        let set = zonefile::load_dir(dir.path()).expect("test zones load");
+        let set = zonefile::load_dir(dir.path(), Default::default()).expect("test zones load");
         let app = start(&config, Some(set)).await.expect("srvd starts");
         let addr = app.dns_addrs()[0];
         let server = TestServer { app, dir, addr };

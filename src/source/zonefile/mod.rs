@@ -1,10 +1,17 @@
 //! The zone-file source: every `*.zone` file of a directory (RFC 1035 master format).
 //!
-//! The origin is the file's `$ORIGIN`, else its file name without `.zone`. Loading validates
-//! everything (syntax, names outside the zone, duplicate zones) and reports *all* problems with
-//! file and line. The watcher reloads the whole directory on any change and hands the index one
-//! [`Change::Reset`]; a broken edit is rejected with a log line and a metric, and the previous
-//! version keeps serving. This module never touches a snapshot.
+//! The origin is the file's first `$ORIGIN` (before any record), else its file name without
+//! `.zone`. Loading validates everything (syntax, names outside the zone, duplicate zones,
+//! files that are not regular files or are too large, includes leaving the directory) and
+//! reports *all* problems with file and line ([`parse`] reads one file). The watcher reloads
+//! the whole directory on any change (or SIGHUP) and hands the index one [`Update::Zones`]; a
+//! broken edit is rejected with a log line and a metric, and the previous version keeps
+//! serving. This module never touches a snapshot.
+
+mod entries;
+mod parse;
+
+pub use parse::{DEFAULT_MAX_BYTES, Limits};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,7 +20,6 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use hickory_proto::rr::{Name, Record};
-use hickory_proto::serialize::txt::Parser;
 use thiserror::Error;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
@@ -48,44 +54,6 @@ fn zone_err(path: &Path, line: Option<usize>, message: impl Into<String>) -> Zon
     }
 }
 
-fn parse(text: &str, path: &Path, origin: &Name) -> Result<(Name, Vec<Record>), String> {
-    let (origin, sets) = Parser::new(text, Some(path.to_path_buf()), Some(origin.clone()))
-        .parse()
-        .map_err(|e| e.to_string())?;
-    let records = sets
-        .into_values()
-        .flat_map(|set| set.records_without_rrsigs().cloned().collect::<Vec<_>>())
-        .collect();
-    Ok((origin, records))
-}
-
-/// hickory's parser reports no line numbers: find the first line whose prefix of the file
-/// already fails with the same error (binary search; a handful of re-parses).
-fn locate_error(text: &str, path: &Path, origin: &Name, message: &str) -> Option<usize> {
-    let ends: Vec<usize> = text
-        .match_indices('\n')
-        .map(|(i, _)| i + 1)
-        .chain(std::iter::once(text.len()))
-        .collect();
-    let fails_by = |line: usize| {
-        let prefix = &text[..ends[line - 1]];
-        matches!(parse(prefix, path, origin), Err(m) if m == message)
-    };
-    let (mut lo, mut hi) = (1, ends.len());
-    if !fails_by(hi) {
-        return None;
-    }
-    while lo < hi {
-        let mid = (lo + hi) / 2;
-        if fails_by(mid) {
-            hi = mid;
-        } else {
-            lo = mid + 1;
-        }
-    }
-    Some(lo)
-}
-
 /// One loaded zone file.
 #[derive(Debug, Clone)]
 pub struct ZoneFile {
@@ -111,9 +79,8 @@ fn file_serial(path: &Path, records: &[Record]) -> u32 {
     })
 }
 
-/// Load one zone file.
-pub fn load_file(path: &Path) -> Result<ZoneFile, ZoneError> {
-    let text = std::fs::read_to_string(path).map_err(|e| zone_err(path, None, e.to_string()))?;
+/// Load one zone file of the zone directory `dir`.
+pub fn load_file(path: &Path, dir: &Path, limits: Limits) -> Result<ZoneFile, ZoneError> {
     let stem = path
         .file_stem()
         .and_then(|s| s.to_str())
@@ -121,16 +88,25 @@ pub fn load_file(path: &Path) -> Result<ZoneFile, ZoneError> {
     let mut default_origin = Name::from_ascii(stem)
         .map_err(|e| zone_err(path, None, format!("file name is not a domain name: {e}")))?;
     default_origin.set_fqdn(true);
-    let (origin, records) = parse(&text, path, &default_origin).map_err(|message| {
-        let line = locate_error(&text, path, &default_origin, &message);
-        zone_err(path, line, message)
-    })?;
+    let (origin, records) = parse::parse_file(path, dir, default_origin, limits)
+        .map_err(|e| zone_err(&e.path, e.line, e.message))?;
     let origin = origin.to_lowercase();
     if let Some(outside) = records.iter().find(|r| !origin.zone_of(&r.name)) {
         return Err(zone_err(
             path,
             None,
             format!("record {} is outside the zone {origin}", outside.name),
+        ));
+    }
+    let soas = records
+        .iter()
+        .filter(|r| r.record_type() == hickory_proto::rr::RecordType::SOA)
+        .count();
+    if soas > 1 {
+        return Err(zone_err(
+            path,
+            None,
+            format!("{soas} SOA records; a zone has one"),
         ));
     }
     let serial = file_serial(path, &records);
@@ -146,19 +122,19 @@ fn zone_files(dir: &Path) -> Result<Vec<PathBuf>, ZoneError> {
     let read = std::fs::read_dir(dir).map_err(|e| zone_err(dir, None, e.to_string()))?;
     let mut files: Vec<PathBuf> = read
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "zone") && p.is_file())
+        .filter(|p| p.extension().is_some_and(|x| x == "zone"))
         .collect();
     files.sort();
     Ok(files)
 }
 
 /// Load every zone file of a directory, collecting every problem.
-pub fn load_dir(dir: &Path) -> Result<ZoneSet, Vec<ZoneError>> {
+pub fn load_dir(dir: &Path, limits: Limits) -> Result<ZoneSet, Vec<ZoneError>> {
     let files = zone_files(dir).map_err(|e| vec![e])?;
     let mut errors = Vec::new();
     let mut loaded: Vec<(ZoneFile, PathBuf)> = Vec::new();
     for path in files {
-        match load_file(&path) {
+        match load_file(&path, dir, limits) {
             Ok(file) => {
                 if let Some((_, first)) = loaded.iter().find(|(f, _)| f.origin == file.origin) {
                     errors.push(zone_err(
@@ -203,7 +179,10 @@ fn zone_set(files: Vec<ZoneFile>) -> ZoneSet {
         });
     }
     let keys: Vec<NameKey> = zones.iter().map(|z| NameKey::new(&z.origin)).collect();
-    for (name, records) in by_name {
+    for (name, mut records) in by_name {
+        // One RRset's records together (the encoder writes RRsets whole), each record once.
+        records.sort_by_key(|r| u16::from(r.record_type()));
+        records.dedup_by(|a, b| a.record_type() == b.record_type() && a.data == b.data);
         let closest = keys
             .iter()
             .enumerate()
@@ -220,6 +199,9 @@ fn zone_set(files: Vec<ZoneFile>) -> ZoneSet {
     }
 }
 
+/// How long after a reload its freed memory is given back.
+const RELEASE_AFTER: Duration = Duration::from_millis(500);
+
 /// How long to wait for an editor's burst of writes to settle before reloading.
 const SETTLE: Duration = Duration::from_millis(150);
 
@@ -227,15 +209,18 @@ const SETTLE: Duration = Duration::from_millis(150);
 /// Returns when the index is gone. The watcher is set up before this is spawned.
 pub struct ZoneWatcher {
     dir: PathBuf,
+    limits: Limits,
     events: mpsc::UnboundedReceiver<()>,
+    trigger: mpsc::UnboundedSender<()>,
     _watcher: notify::RecommendedWatcher,
 }
 
 impl ZoneWatcher {
     /// Start watching a directory (errors if it cannot be watched).
-    pub fn new(dir: &Path) -> Result<Self, notify::Error> {
+    pub fn new(dir: &Path, limits: Limits) -> Result<Self, notify::Error> {
         use notify::Watcher;
-        let (tx, events) = mpsc::unbounded_channel();
+        let (trigger, events) = mpsc::unbounded_channel();
+        let tx = trigger.clone();
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
                 if event.is_ok_and(|e| !e.kind.is_access()) {
@@ -245,9 +230,16 @@ impl ZoneWatcher {
         watcher.watch(dir, notify::RecursiveMode::NonRecursive)?;
         Ok(ZoneWatcher {
             dir: dir.to_path_buf(),
+            limits,
             events,
+            trigger,
             _watcher: watcher,
         })
+    }
+
+    /// A handle that asks for a reload (SIGHUP), as a change in the directory would.
+    pub fn trigger(&self) -> mpsc::UnboundedSender<()> {
+        self.trigger.clone()
     }
 
     /// Reload on every change until the index stops listening.
@@ -256,7 +248,8 @@ impl ZoneWatcher {
             tokio::time::sleep(SETTLE).await;
             while self.events.try_recv().is_ok() {}
             let dir = self.dir.clone();
-            let loaded = tokio::task::spawn_blocking(move || load_dir(&dir)).await;
+            let limits = self.limits;
+            let loaded = tokio::task::spawn_blocking(move || load_dir(&dir, limits)).await;
             match loaded {
                 Ok(Ok(set)) => {
                     info!(
@@ -268,12 +261,17 @@ impl ZoneWatcher {
                     if updates.send(Update::Zones(set)).await.is_err() {
                         return;
                     }
+                    // Once the previous version is swapped out, hand its memory (and the
+                    // parser's) back to the system.
+                    tokio::time::sleep(RELEASE_AFTER).await;
+                    let _ = tokio::task::spawn_blocking(crate::memory::release_free_memory).await;
                 }
                 Ok(Err(errors)) => {
                     metrics.reload_error(SourceId::Zones);
                     for e in errors {
                         error!("zone reload rejected, previous version keeps serving: {e}");
                     }
+                    let _ = tokio::task::spawn_blocking(crate::memory::release_free_memory).await;
                 }
                 Err(e) => {
                     metrics.reload_error(SourceId::Zones);
@@ -300,7 +298,7 @@ mod tests {
     fn origin_from_file_name_and_directive() {
         let dir = tempfile::tempdir().unwrap();
         let p = write(dir.path(), "example.test.zone", GOOD);
-        let file = load_file(&p).unwrap();
+        let file = load_file(&p, dir.path(), Limits::default()).unwrap();
         assert_eq!(file.origin.to_ascii(), "example.test.");
         assert_eq!(file.records.len(), 4);
         assert_eq!(file.serial, 1, "the SOA's serial");
@@ -309,7 +307,13 @@ mod tests {
             "other.zone",
             &format!("$ORIGIN Other.Test.\n{GOOD}"),
         );
-        assert_eq!(load_file(&p).unwrap().origin.to_ascii(), "other.test.");
+        assert_eq!(
+            load_file(&p, dir.path(), Limits::default())
+                .unwrap()
+                .origin
+                .to_ascii(),
+            "other.test."
+        );
     }
 
     #[test]
@@ -317,7 +321,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let text = format!("{GOOD}bad IN A 999.1.1.1\nok IN A 192.0.2.3\n");
         let p = write(dir.path(), "example.test.zone", &text);
-        let err = load_file(&p).unwrap_err();
+        let err = load_file(&p, dir.path(), Limits::default()).unwrap_err();
         assert_eq!(err.line, Some(6), "{err}");
         assert!(err.to_string().contains("example.test.zone:6:"), "{err}");
     }
@@ -332,7 +336,7 @@ mod tests {
         );
         write(dir.path(), "b.zone", &format!("$ORIGIN c.test.\n{GOOD}"));
         write(dir.path(), "c.test.zone", GOOD);
-        let errors = load_dir(dir.path()).unwrap_err();
+        let errors = load_dir(dir.path(), Limits::default()).unwrap_err();
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(errors[0].message.contains("outside the zone"));
         assert!(errors[1].message.contains("already defined"));
