@@ -232,7 +232,7 @@ fn responder(handle: &IndexHandle, cache_bytes: u64) -> Responder {
         recursion_available: false,
         cache_bytes,
     };
-    Responder::new(handle.clone(), settings, Arc::new(Metrics::new()))
+    Responder::new(handle.clone(), settings, None, Arc::new(Metrics::new()))
 }
 
 fn answer(r: &Responder, packet: &[u8], transport: Transport, out: &mut Vec<u8>, s: &mut Scratch) {

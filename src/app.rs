@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::forward::Forwarder;
 use crate::http::{self, HttpState};
 use crate::index::{IndexHandle, Indexer, spawn_indexer};
 use crate::metrics::Metrics;
@@ -134,13 +135,28 @@ pub async fn start(config: &Config, zones: Option<ZoneSet>) -> Result<RunningApp
     }
     drop(updates);
 
+    let forwarder = config.forward.enabled().then(|| {
+        let forwarder = Forwarder::new(config.forward.clone(), &config.listen, metrics.clone());
+        info!(
+            upstreams = ?config.forward.upstreams,
+            resolv_conf = ?config.forward.resolv_conf,
+            zones = config.forward.zones.len(),
+            "forwarding names outside the served zones"
+        );
+        forwarder
+    });
     let settings = Settings {
         ttl: config.ttl,
         rotate: config.rotate,
-        recursion_available: false,
+        recursion_available: forwarder.is_some(),
         cache_bytes: config.cache_bytes,
     };
-    let responder = Arc::new(Responder::new(index.clone(), settings, metrics.clone()));
+    let responder = Arc::new(Responder::new(
+        index.clone(),
+        settings,
+        forwarder.clone(),
+        metrics.clone(),
+    ));
     let fd_limit = server::raise_fd_limit();
     let tcp = TcpSettings {
         idle_timeout: config.tcp_idle_timeout,
@@ -160,6 +176,12 @@ pub async fn start(config: &Config, zones: Option<ZoneSet>) -> Result<RunningApp
             addr: config.http,
             source,
         })?;
+    if let Some(forwarder) = &forwarder {
+        let background = forwarder.start(stop.clone());
+        tasks.spawn(async move {
+            let _ = background.await;
+        });
+    }
     let http_addr = listener.local_addr().unwrap_or(config.http);
     info!(addr = %http_addr, "serving /metrics, /healthz, /readyz");
     let state = HttpState {

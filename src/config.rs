@@ -14,6 +14,8 @@ use thiserror::Error;
 use hickory_proto::rr::Name;
 
 use crate::dns::TtlPolicy;
+use crate::forward::ForwardSettings;
+use crate::forward::upstream::parse_address;
 use crate::source::etcd::connection::PASSWORD_ENV;
 use crate::source::etcd::{EtcdArgs, EtcdSettings};
 
@@ -25,6 +27,10 @@ pub const DEFAULT_HTTP: &str = "127.0.0.1:9153";
 pub const DEFAULT_ZONES: &str = "zones";
 /// Default size of the answer cache, MiB.
 pub const DEFAULT_CACHE_MB: u64 = 64;
+/// Default size of the forwarded-answer cache, MiB.
+pub const DEFAULT_FORWARD_CACHE_MB: u64 = 32;
+/// Default upstream queries in flight at most.
+pub const DEFAULT_FORWARD_MAX_CONCURRENT: usize = 1000;
 /// Default largest zone file (with its includes), MiB.
 pub const DEFAULT_ZONE_MAX_MB: u64 = crate::source::zonefile::DEFAULT_MAX_BYTES >> 20;
 
@@ -65,6 +71,18 @@ pub struct FileConfig {
     pub rotate: Option<bool>,
     /// Answer cache size in MiB.
     pub cache_size: Option<u64>,
+    /// Upstream resolvers for names outside srvd's zones (`ADDR[:PORT]`).
+    pub forward: Option<Vec<String>>,
+    /// A resolv.conf-format file naming more upstreams (re-read when it changes).
+    pub forward_resolv_conf: Option<PathBuf>,
+    /// Conditional forwarding: zone -> upstreams.
+    pub forward_zone: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    /// `sequential`, `random` or `round_robin`.
+    pub forward_policy: Option<String>,
+    /// Forwarded-answer cache size in MiB.
+    pub forward_cache_size: Option<u64>,
+    /// Upstream queries in flight at most; beyond, REFUSED.
+    pub forward_max_concurrent: Option<usize>,
     /// etcd endpoints (`http://127.0.0.1:2379`); none: no etcd source.
     pub etcd: Option<Vec<String>>,
     pub etcd_prefix: Option<String>,
@@ -120,6 +138,12 @@ impl FileConfig {
             udp_workers,
             rotate,
             cache_size,
+            forward,
+            forward_resolv_conf,
+            forward_zone,
+            forward_policy,
+            forward_cache_size,
+            forward_max_concurrent,
             domain
         );
         self
@@ -167,6 +191,8 @@ pub struct Config {
     pub cache_bytes: u64,
     /// The etcd source, when configured.
     pub etcd: Option<EtcdSettings>,
+    /// Forwarding (disabled when it names no upstream).
+    pub forward: ForwardSettings,
 }
 
 fn default_addr(s: &str) -> SocketAddr {
@@ -180,6 +206,7 @@ impl Config {
     pub fn from_file_config(file: FileConfig, etcd: EtcdArgs) -> Result<Self, Vec<ConfigError>> {
         let mut problems = Vec::new();
         let etcd = etcd_settings(&file, &etcd, &mut problems);
+        let forward = forward_settings(&file, &mut problems);
         let zone_limits = file.zone_limits();
         let ttl = TtlPolicy {
             default: file.ttl.unwrap_or(5),
@@ -250,6 +277,7 @@ impl Config {
             return Err(problems);
         }
         Ok(Config {
+            forward,
             zone_limits,
             udp_workers,
             tcp_max_connections: file.tcp_max_connections,
@@ -264,6 +292,71 @@ impl Config {
             log_level,
             tcp_idle_timeout: Duration::from_secs(tcp_idle),
         })
+    }
+}
+
+/// `ADDR[:PORT]` lists (entries may be comma-separated), each bad one reported.
+fn upstream_addresses(
+    flag: &str,
+    list: &[String],
+    problems: &mut Vec<ConfigError>,
+) -> Vec<std::net::SocketAddr> {
+    list.iter()
+        .flat_map(|a| a.split(','))
+        .filter(|a| !a.trim().is_empty())
+        .filter_map(|a| match parse_address(a) {
+            Ok(addr) => Some(addr),
+            Err(e) => {
+                problems.push(ConfigError::Invalid(format!("{flag}: {e}")));
+                None
+            }
+        })
+        .collect()
+}
+
+fn forward_settings(file: &FileConfig, problems: &mut Vec<ConfigError>) -> ForwardSettings {
+    let upstreams = upstream_addresses("--forward", file.forward.as_deref().unwrap_or(&[]), problems);
+    let mut zones = Vec::new();
+    for (zone, list) in file.forward_zone.iter().flatten() {
+        let addrs = upstream_addresses("--forward-zone", list, problems);
+        match Name::from_ascii(zone) {
+            Ok(mut name) if !addrs.is_empty() => {
+                name.set_fqdn(true);
+                zones.push((name.to_lowercase(), addrs));
+            }
+            Ok(_) => problems.push(ConfigError::Invalid(format!(
+                "--forward-zone {zone}: names no upstream"
+            ))),
+            Err(_) => problems.push(ConfigError::Invalid(format!(
+                "--forward-zone {zone:?}: not a domain name"
+            ))),
+        }
+    }
+    let mut invalid = |m: String| problems.push(ConfigError::Invalid(m));
+    let policy = match file.forward_policy.as_deref().map(str::parse) {
+        None => Default::default(),
+        Some(Ok(policy)) => policy,
+        Some(Err(e)) => {
+            invalid(format!("--forward-policy: {e}"));
+            Default::default()
+        }
+    };
+    if let Some(path) = file.forward_resolv_conf.as_ref().filter(|p| !p.is_file()) {
+        invalid(format!("--forward-resolv-conf {}: no such file", path.display()));
+    }
+    let max_concurrent = file
+        .forward_max_concurrent
+        .unwrap_or(DEFAULT_FORWARD_MAX_CONCURRENT);
+    if max_concurrent == 0 {
+        invalid("--forward-max-concurrent must be at least 1".into());
+    }
+    ForwardSettings {
+        upstreams,
+        resolv_conf: file.forward_resolv_conf.clone(),
+        zones,
+        policy,
+        cache_bytes: file.forward_cache_size.unwrap_or(DEFAULT_FORWARD_CACHE_MB) << 20,
+        max_concurrent,
     }
 }
 

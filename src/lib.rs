@@ -18,6 +18,7 @@ pub mod announce;
 pub mod app;
 pub mod config;
 pub mod dns;
+pub mod forward;
 pub mod http;
 pub mod index;
 pub mod logging;

@@ -87,6 +87,28 @@ struct ServeArgs {
     /// Size of the answer cache, MiB [default: 64].
     #[arg(long, value_name = "MiB")]
     cache_size: Option<u64>,
+    /// Upstream resolver for names outside srvd's zones, ADDR[:PORT] (port 53 by default;
+    /// IPv6 as [ADDR]:PORT); repeat or comma-separate for more. Without any --forward* option,
+    /// such names are REFUSED.
+    #[arg(long, value_name = "ADDR[:PORT]")]
+    forward: Vec<String>,
+    /// Take upstreams from a resolv.conf-format file (its nameserver lines), re-read when it
+    /// changes; srvd's own addresses in it are dropped (a loop).
+    #[arg(long, value_name = "FILE")]
+    forward_resolv_conf: Option<PathBuf>,
+    /// Conditional forwarding: names at or below ZONE go to these upstreams (the longest zone
+    /// wins over --forward); repeatable.
+    #[arg(long, value_name = "ZONE=ADDR[:PORT][,ADDR...]")]
+    forward_zone: Vec<String>,
+    /// Order upstreams are tried in: sequential, random or round_robin [default: sequential].
+    #[arg(long, value_name = "POLICY")]
+    forward_policy: Option<String>,
+    /// Size of the forwarded-answer cache, MiB [default: 32].
+    #[arg(long, value_name = "MiB")]
+    forward_cache_size: Option<u64>,
+    /// Upstream queries in flight at most; more are REFUSED [default: 1000].
+    #[arg(long, value_name = "N")]
+    forward_max_concurrent: Option<usize>,
     #[command(flatten)]
     etcd: EtcdArgs,
     /// Zone served from etcd; repeat for more (e.g. skydns.local.).
@@ -112,10 +134,30 @@ impl ServeArgs {
             udp_workers: self.udp_workers,
             rotate: self.rotate,
             cache_size: self.cache_size,
+            forward: (!self.forward.is_empty()).then(|| self.forward.clone()),
+            forward_resolv_conf: self.forward_resolv_conf.clone(),
+            forward_zone: (!self.forward_zone.is_empty()).then(|| forward_zones(&self.forward_zone)),
+            forward_policy: self.forward_policy.clone(),
+            forward_cache_size: self.forward_cache_size,
+            forward_max_concurrent: self.forward_max_concurrent,
             domain: (!self.domain.is_empty()).then(|| self.domain.clone()),
             ..FileConfig::default()
         }
     }
+}
+
+/// `ZONE=ADDR[,ADDR...]` flags as the config file's table (a flag without `=` names no
+/// upstream, which validation reports).
+fn forward_zones(flags: &[String]) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut zones = std::collections::BTreeMap::new();
+    for flag in flags {
+        let (zone, addrs) = flag.split_once('=').unwrap_or((flag, ""));
+        zones
+            .entry(zone.trim().to_string())
+            .or_insert_with(Vec::new)
+            .extend(addrs.split(',').map(|a| a.trim().to_string()));
+    }
+    zones
 }
 
 /// The merged file + flags (when the file could be read) and the validated configuration.

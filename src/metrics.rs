@@ -76,6 +76,7 @@ pub struct Metrics {
     cache_bytes: Gauge,
     tcp_open: Gauge,
     tcp_evicted: Counter,
+    forward: ForwardMetrics,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -83,8 +84,86 @@ struct ReasonLabels {
     reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabels {
+    upstream: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamResultLabels {
+    upstream: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: String,
+}
+
+/// Forwarding metrics.
+struct ForwardMetrics {
+    queries: Family<UpstreamResultLabels, Counter>,
+    latency: Histogram,
+    cache: Family<ResultLabels, Counter>,
+    up: Family<UpstreamLabels, Gauge>,
+    loops: Family<UpstreamLabels, Counter>,
+    refused: Counter,
+}
+
+impl ForwardMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let queries = Family::<UpstreamResultLabels, Counter>::default();
+        registry.register(
+            "forward_queries",
+            "Queries sent to upstreams, by upstream and result (rcode, timeout, error)",
+            queries.clone(),
+        );
+        // 100 µs .. ~3.3 s
+        let latency = Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+            0.000_1, 2.0, 16,
+        ));
+        registry.register(
+            "forward_upstream_seconds",
+            "Time an upstream took to answer one try (or to time out)",
+            latency.clone(),
+        );
+        let cache = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "forward_cache",
+            "Forwarded-answer cache look-ups: hit, miss, stale (served past its TTL because every upstream failed)",
+            cache.clone(),
+        );
+        let up = Family::<UpstreamLabels, Gauge>::default();
+        registry.register(
+            "forward_upstream_up",
+            "1 while an upstream is usable, 0 while it is marked down (failures or a loop)",
+            up.clone(),
+        );
+        let loops = Family::<UpstreamLabels, Counter>::default();
+        registry.register(
+            "forward_loops",
+            "Forwarding loops detected: a query srvd sent to this upstream came back to srvd",
+            loops.clone(),
+        );
+        let refused = Counter::default();
+        registry.register(
+            "forward_refused",
+            "Questions refused because --forward-max-concurrent upstream queries were in flight",
+            refused.clone(),
+        );
+        ForwardMetrics {
+            queries,
+            latency,
+            cache,
+            up,
+            loops,
+            refused,
+        }
+    }
+}
+
 /// The RFC mnemonic of an rcode (`NOERROR`, `NXDOMAIN`, ...).
-fn rcode_name(rcode: ResponseCode) -> String {
+pub fn rcode_name(rcode: ResponseCode) -> String {
     match rcode {
         ResponseCode::NoError => "NOERROR".into(),
         ResponseCode::FormErr => "FORMERR".into(),
@@ -205,7 +284,9 @@ impl Metrics {
             "Idle DNS TCP connections closed to make room under --tcp-max-connections",
             tcp_evicted.clone(),
         );
+        let forward = ForwardMetrics::register(&mut registry);
         Metrics {
+            forward,
             registry,
             etcd_history_resets,
             cache_entries,
@@ -299,6 +380,53 @@ impl Metrics {
 
     pub fn tcp_evicted(&self) {
         self.tcp_evicted.inc();
+    }
+
+    /// One try with an upstream ended with `result` (an rcode, `timeout` or `error`).
+    pub fn forward_query(&self, upstream: std::net::SocketAddr, result: &str) {
+        self.forward
+            .queries
+            .get_or_create(&UpstreamResultLabels {
+                upstream: upstream.to_string(),
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn forward_latency(&self, elapsed: Duration) {
+        self.forward.latency.observe(elapsed.as_secs_f64());
+    }
+
+    /// A forwarded-answer cache look-up: `hit`, `miss` or `stale`.
+    pub fn forward_cache(&self, result: &str) {
+        self.forward
+            .cache
+            .get_or_create(&ResultLabels {
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn forward_upstream_up(&self, upstream: std::net::SocketAddr, up: bool) {
+        self.forward
+            .up
+            .get_or_create(&UpstreamLabels {
+                upstream: upstream.to_string(),
+            })
+            .set(i64::from(up));
+    }
+
+    pub fn forward_loop(&self, upstream: std::net::SocketAddr) {
+        self.forward
+            .loops
+            .get_or_create(&UpstreamLabels {
+                upstream: upstream.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn forward_refused(&self) {
+        self.forward.refused.inc();
     }
 
     /// Set the index gauges (called by `http` before rendering).

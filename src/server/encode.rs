@@ -34,6 +34,7 @@ pub mod flags {
     pub const TC: u16 = 0x0200;
     pub const RD: u16 = 0x0100;
     pub const RA: u16 = 0x0080;
+    pub const AD: u16 = 0x0020;
     pub const CD: u16 = 0x0010;
 }
 
@@ -53,6 +54,7 @@ pub struct Header {
     pub authoritative: bool,
     pub recursion_desired: bool,
     pub recursion_available: bool,
+    pub authentic_data: bool,
     pub checking_disabled: bool,
     pub rcode: ResponseCode,
 }
@@ -77,6 +79,50 @@ pub struct Limits {
     /// Do not offer the names of A, AAAA and SRV answer RRsets for compression, so their
     /// records can be rotated in the encoded bytes.
     pub rotatable: bool,
+    /// How TTLs are written.
+    pub ttl: TtlAdjust,
+}
+
+/// How the TTLs of records are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TtlAdjust {
+    /// As they are.
+    Keep,
+    /// Counted down by this many seconds (a cached forwarded answer's age), at least 0.
+    Subtract(u32),
+    /// All the same (a stale answer, RFC 8767 §4).
+    Fixed(u32),
+}
+
+impl TtlAdjust {
+    fn apply(self, ttl: u32) -> u32 {
+        match self {
+            TtlAdjust::Keep => ttl,
+            TtlAdjust::Subtract(age) => ttl.saturating_sub(age),
+            TtlAdjust::Fixed(t) => t,
+        }
+    }
+}
+
+/// The record sections of a response, and whether RRsets may be left out to fit.
+#[derive(Debug, Clone, Copy)]
+pub struct Sections<'a> {
+    pub answers: &'a [Record],
+    pub authorities: &'a [Record],
+    pub additionals: &'a [Record],
+    /// Whole RRsets may be left out to fit (QTYPE ANY, RFC 8482 §4.1).
+    pub partial: bool,
+}
+
+impl<'a> Sections<'a> {
+    pub fn of(answer: &'a Answer) -> Self {
+        Sections {
+            answers: &answer.answers,
+            authorities: &answer.authorities,
+            additionals: &answer.additionals,
+            partial: answer.partial,
+        }
+    }
 }
 
 /// The records of one rotatable RRset in an encoded message.
@@ -200,6 +246,7 @@ struct Writer<'a> {
     scratch: &'a mut Scratch,
     /// Offer written names for compression.
     register: bool,
+    ttl: TtlAdjust,
 }
 
 /// Whether `buf` at `offset` holds (after pointers) exactly the labels `want`.
@@ -305,6 +352,7 @@ impl Writer<'_> {
 
     /// Write one record; returns the offsets of its TTL and, for an SOA, of its serial.
     fn record(&mut self, record: &Record) -> (usize, Option<usize>) {
+        let ttl = self.ttl.apply(record.ttl);
         self.name(&record.name, true);
         self.u16(u16::from(record.record_type()));
         let class = match record.dns_class {
@@ -313,7 +361,7 @@ impl Writer<'_> {
         };
         self.u16(u16::from(class));
         let ttl_at = self.buf.len();
-        self.u32(record.ttl);
+        self.u32(ttl);
         let len_at = self.buf.len();
         self.u16(0);
         let serial = self.rdata(&record.data);
@@ -409,7 +457,7 @@ pub fn encode(
     scratch: &mut Scratch,
     header: Header,
     question: Option<&[u8]>,
-    answer: &Answer,
+    sections: Sections<'_>,
     edns: Option<ResponseEdns>,
     limits: Limits,
 ) -> Layout {
@@ -423,6 +471,7 @@ pub fn encode(
         buf: out,
         scratch,
         register: true,
+        ttl: limits.ttl,
     };
     let mut counts = [0u16; 4];
     if let Some(question) = question {
@@ -430,7 +479,8 @@ pub fn encode(
         writer.register_at(12);
         counts[0] = 1;
     }
-    let sections = [&answer.answers, &answer.authorities, &answer.additionals];
+    let partial = sections.partial;
+    let sections = [sections.answers, sections.authorities, sections.additionals];
     let mut soa_index = 0u16;
     'sections: for (section, records) in sections.iter().enumerate() {
         let mut written_sets = 0;
@@ -452,7 +502,7 @@ pub fn encode(
                 }
                 fitted += 1;
                 lengths.push((writer.buf.len() - start) as u16);
-                ttls.push((ttl_at as u16, record.ttl));
+                ttls.push((ttl_at as u16, limits.ttl.apply(record.ttl)));
                 if let Some(at) = serial {
                     serials.push((at as u16, soa_index + serials.len() as u16));
                 }
@@ -462,11 +512,11 @@ pub fn encode(
                 .filter(|r| r.record_type() == RecordType::SOA)
                 .count() as u16;
             if fitted < set.len() {
-                let keep_part = !limits.udp && section < 2 && !answer.partial;
+                let keep_part = !limits.udp && section < 2 && !partial;
                 if !keep_part || fitted == 0 {
                     writer.buf.truncate(mark);
                     writer.scratch.compressor.rollback(mark);
-                    if section == 0 && answer.partial && written_sets > 0 {
+                    if section == 0 && partial && written_sets > 0 {
                         soa_index += soas_in_set;
                         continue;
                     }
@@ -513,6 +563,7 @@ fn write_header(out: &mut [u8], header: Header, truncated: bool, counts: [u16; 4
         (truncated, flags::TC),
         (header.recursion_desired, flags::RD),
         (header.recursion_available, flags::RA),
+        (header.authentic_data, flags::AD),
         (header.checking_disabled, flags::CD),
     ] {
         if on {

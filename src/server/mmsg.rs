@@ -1,7 +1,8 @@
 //! Batched datagram I/O: `recvmmsg`/`sendmmsg`, many datagrams per system call.
 //!
-//! The only `unsafe` in srvd lives here, wrapped in [`Batch`], which owns every buffer the
-//! kernel writes to or reads from for the duration of each call.
+//! Most of srvd's `unsafe` lives here, wrapped in [`Batch`], which owns every buffer the
+//! kernel writes to or reads from for the duration of each call (the rest: raising the
+//! open-files limit in `server`, `malloc_trim` in `memory`).
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -46,6 +47,14 @@ impl Batch {
     /// Datagram `i` of the last `recv` (empty if it was truncated).
     pub fn datagram(&self, i: usize) -> &[u8] {
         &self.bufs[i * MAX_DATAGRAM..i * MAX_DATAGRAM + self.lens[i]]
+    }
+
+    /// The source address of datagram `i` (where its reply goes).
+    pub fn peer(&self, i: usize) -> Peer {
+        Peer {
+            addr: self.addrs[i],
+            len: self.addr_lens[i],
+        }
     }
 
     /// Receive up to [`BATCH`] datagrams: blocks for the first (up to the socket's read
@@ -134,5 +143,31 @@ impl Batch {
                 sent += n as usize;
             }
         }
+    }
+}
+
+/// A datagram's source address, kept to answer it later.
+#[derive(Clone, Copy)]
+pub struct Peer {
+    addr: libc::sockaddr_storage,
+    len: libc::socklen_t,
+}
+
+// SAFETY: sockaddr_storage is plain old data with no pointers.
+unsafe impl Send for Peer {}
+
+/// Send one datagram to `peer` without blocking (dropped if the socket buffer is full).
+pub fn send_one(fd: RawFd, bytes: &[u8], peer: &Peer) {
+    // SAFETY: `bytes` and `peer.addr` are valid for the duration of the call; `len` is the
+    // length the kernel gave for this address.
+    unsafe {
+        libc::sendto(
+            fd,
+            bytes.as_ptr().cast(),
+            bytes.len(),
+            libc::MSG_DONTWAIT,
+            (&peer.addr as *const libc::sockaddr_storage).cast(),
+            peer.len,
+        );
     }
 }

@@ -26,7 +26,7 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
-pub use respond::{Responder, Settings, Transport};
+pub use respond::{Outcome, Responder, Settings, Transport};
 use tcp::TcpServer;
 pub use tcp::TcpSettings;
 use udp::UdpWorkers;
@@ -142,7 +142,8 @@ impl DnsServer {
             })?;
             listeners.push(listener);
         }
-        let udp = UdpWorkers::start(udp_sockets, responder.clone(), udp_workers)
+        let runtime = tokio::runtime::Handle::current();
+        let udp = UdpWorkers::start(udp_sockets, responder.clone(), udp_workers, runtime)
             .map_err(ServerError::Workers)?;
         let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         let tcp = TcpServer::start(listeners, responder, metrics, tcp, threads)

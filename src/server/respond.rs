@@ -9,8 +9,9 @@
 //!                                                     metrics (one point) ── reply bytes
 //! ```
 //!
-//! Everything here is synchronous and bounded; what must wait for the network (forwarding)
-//! is handed back to the transport as [`Outcome::Forward`].
+//! Everything here is synchronous and bounded; what must wait for the network (a forwarded
+//! question the forwarder's cache cannot answer) is handed back to the transport as
+//! [`Outcome::Forward`], which finishes it with [`Responder::finish`] off its own thread.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,9 +21,10 @@ use hickory_proto::rr::{DNSClass, Name, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::cache::{AnswerCache, Entry};
-use super::encode::{self, Header, Limits, ResponseEdns};
-use super::request::{Query, Reject};
+use super::encode::{self, Header, Limits, ResponseEdns, Sections, TtlAdjust};
+use super::request::{EdnsQuery, Query, Reject};
 use crate::dns::{self, Answer, Forward, TtlPolicy};
+use crate::forward::{self, Forwarder, Served};
 use crate::index::{IndexHandle, Snapshot};
 use crate::metrics::{AnswerSource, Metrics};
 
@@ -45,7 +47,30 @@ pub enum Outcome {
     Reply,
     /// Send nothing.
     Drop,
+    /// The answer needs an upstream: finish it with [`Responder::finish`] (which may wait up
+    /// to the forwarding budget) without holding up other queries, then send it.
+    Forward(Box<Pending>),
 }
+
+/// A query waiting for an upstream's answer: what its reply needs from the query.
+#[derive(Debug)]
+pub struct Pending {
+    id: u16,
+    flags: u16,
+    opcode: u8,
+    question: Vec<u8>,
+    edns: Option<EdnsQuery>,
+    size: usize,
+    transport: Transport,
+    qtype: u16,
+    ask: forward::Question,
+    /// Our own part of the answer (a CNAME chain leaving our zones), to be completed.
+    prefix: Option<Answer>,
+    started: Instant,
+}
+
+/// The query flags the reply copies or looks at.
+const QUERY_AD: u16 = 0x0020;
 
 /// Settings of the pipeline.
 #[derive(Debug, Clone)]
@@ -72,6 +97,7 @@ pub struct Responder {
     index: IndexHandle,
     settings: Settings,
     cache: AnswerCache,
+    forwarder: Option<Arc<Forwarder>>,
     metrics: Arc<Metrics>,
 }
 
@@ -87,12 +113,18 @@ fn max_size(query: &Query<'_>, transport: Transport) -> usize {
 }
 
 impl Responder {
-    pub fn new(index: IndexHandle, settings: Settings, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        index: IndexHandle,
+        settings: Settings,
+        forwarder: Option<Arc<Forwarder>>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let cache = AnswerCache::new(settings.cache_bytes);
         Responder {
             index,
             settings,
             cache,
+            forwarder,
             metrics,
         }
     }
@@ -147,6 +179,11 @@ impl Responder {
             return Outcome::Reply;
         }
         let (answer, qtype) = self.decide(&snap, &query, size);
+        if answer.forward != Forward::No
+            && let Some(forwarder) = &self.forwarder
+        {
+            return self.forward(forwarder, &query, answer, size, transport, out, scratch, started);
+        }
         let layout = self.encode(&query, &answer, size, transport, out, scratch);
         if cacheable && answer.forward != Forward::Question {
             let entry = Entry::new(
@@ -218,6 +255,7 @@ impl Responder {
             authoritative: answer.authoritative,
             recursion_desired: query.recursion_desired(),
             recursion_available: self.settings.recursion_available,
+            authentic_data: false,
             checking_disabled: query.checking_disabled(),
             rcode: answer.rcode,
         };
@@ -230,13 +268,14 @@ impl Responder {
             udp: transport == Transport::Udp,
             reserve: 0,
             rotatable: self.settings.rotate,
+            ttl: TtlAdjust::Keep,
         };
         encode::encode(
             out,
             &mut scratch.encode,
             header,
             query.question,
-            answer,
+            Sections::of(answer),
             edns,
             limits,
         )
@@ -257,6 +296,7 @@ impl Responder {
             authoritative: false,
             recursion_desired: flags & super::request::FLAG_RD != 0,
             recursion_available: self.settings.recursion_available,
+            authentic_data: false,
             checking_disabled: flags & super::request::FLAG_CD != 0,
             rcode,
         };
@@ -265,15 +305,148 @@ impl Responder {
             udp: true,
             reserve: 0,
             rotatable: false,
+            ttl: TtlAdjust::Keep,
         };
         encode::encode(
             out,
             &mut scratch.encode,
             header,
             None,
-            &Answer::error(rcode),
+            Sections::of(&Answer::error(rcode)),
             None,
             limits,
         );
+    }
+
+    /// An answer that needs an upstream: cut a loop, serve the forwarder's cache, or hand it
+    /// back to the transport to wait.
+    #[allow(clippy::too_many_arguments)]
+    fn forward(
+        &self,
+        forwarder: &Forwarder,
+        query: &Query<'_>,
+        answer: Answer,
+        size: usize,
+        transport: Transport,
+        out: &mut Vec<u8>,
+        scratch: &mut Scratch,
+        started: Instant,
+    ) -> Outcome {
+        let (Some(question), Forward::Question | Forward::Target(_)) = (query.question, &answer.forward) else {
+            return Outcome::Drop;
+        };
+        let mut pending = Pending {
+            id: query.id,
+            flags: query.flags,
+            opcode: query.opcode,
+            question: question.to_vec(),
+            edns: query.edns,
+            size,
+            transport,
+            qtype: query.qtype,
+            ask: forward::Question {
+                name: Name::root(),
+                qtype: query.qtype,
+                qclass: u16::from(DNSClass::IN),
+                dnssec_ok: query.edns.is_some_and(|e| e.dnssec_ok),
+                checking_disabled: query.checking_disabled(),
+            },
+            prefix: None,
+            started,
+        };
+        match answer.forward.clone() {
+            Forward::Target(target) => {
+                pending.ask.name = target;
+                pending.prefix = Some(answer);
+            }
+            _ => {
+                if forwarder.looped(question) {
+                    let served = Served::servfail();
+                    self.write_forwarded(&pending, &served, out, &mut scratch.encode);
+                    return Outcome::Reply;
+                }
+                let Ok(name) = Name::read(&mut BinDecoder::new(question)) else {
+                    return Outcome::Drop;
+                };
+                pending.ask.name = name;
+            }
+        }
+        match forwarder.cached(&pending.ask) {
+            Some(served) => {
+                self.write_forwarded(&pending, &served, out, &mut scratch.encode);
+                Outcome::Reply
+            }
+            None => Outcome::Forward(Box::new(pending)),
+        }
+    }
+
+    /// Wait for the upstream's answer to `pending` and write the reply into `out`.
+    pub async fn finish(&self, pending: Pending, out: &mut Vec<u8>) {
+        let served = match &self.forwarder {
+            Some(forwarder) => forwarder.resolve(pending.ask.clone()).await,
+            None => Served::servfail(),
+        };
+        let mut scratch = encode::Scratch::default();
+        self.write_forwarded(&pending, &served, out, &mut scratch);
+    }
+
+    /// Encode a forwarded answer (after our own CNAME chain, if any) for the client's
+    /// transport and size; TTLs counted down by its age (30 when stale).
+    fn write_forwarded(
+        &self,
+        pending: &Pending,
+        served: &Served,
+        out: &mut Vec<u8>,
+        scratch: &mut encode::Scratch,
+    ) {
+        let r = &served.resolution;
+        let wants_ad = pending.flags & QUERY_AD != 0 || pending.ask.dnssec_ok;
+        let ttl = if served.stale {
+            TtlAdjust::Fixed(forward::cache::STALE_TTL)
+        } else {
+            TtlAdjust::Subtract(served.age)
+        };
+        let mut rcode = r.rcode;
+        let joined: Vec<hickory_proto::rr::Record>;
+        let (answers, authoritative) = match &pending.prefix {
+            Some(prefix) => {
+                if rcode != ResponseCode::NXDomain {
+                    rcode = ResponseCode::NoError;
+                }
+                joined = prefix.answers.iter().chain(&r.answers).cloned().collect();
+                (&joined[..], true)
+            }
+            None => (&r.answers[..], false),
+        };
+        let header = Header {
+            id: pending.id,
+            opcode: pending.opcode,
+            authoritative,
+            recursion_desired: pending.flags & super::request::FLAG_RD != 0,
+            recursion_available: true,
+            authentic_data: r.authentic_data && wants_ad,
+            checking_disabled: pending.ask.checking_disabled,
+            rcode,
+        };
+        let sections = Sections {
+            answers,
+            authorities: &r.authorities,
+            additionals: &r.additionals,
+            partial: false,
+        };
+        let edns = pending.edns.map(|e| ResponseEdns {
+            payload: EDNS_PAYLOAD,
+            dnssec_ok: e.dnssec_ok,
+        });
+        let limits = Limits {
+            max_size: pending.size,
+            udp: pending.transport == Transport::Udp,
+            reserve: 0,
+            rotatable: false,
+            ttl,
+        };
+        encode::encode(out, scratch, header, Some(&pending.question), sections, edns, limits);
+        self.metrics
+            .query(pending.qtype, rcode, AnswerSource::Forward, pending.started.elapsed());
     }
 }

@@ -233,6 +233,7 @@ async fn serve(
         {
             Outcome::Reply => {}
             Outcome::Drop => continue,
+            Outcome::Forward(pending) => shared.responder.finish(*pending, &mut reply).await,
         }
         let Ok(len) = u16::try_from(reply.len()) else {
             warn!(%peer, "reply larger than 64 KiB; closing");

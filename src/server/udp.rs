@@ -2,8 +2,9 @@
 //!
 //! Each worker owns a clone of the socket and a [`Batch`]; it blocks in `recvmmsg` for up to
 //! [`POLL`], answers every datagram through the shared [`Responder`] and sends the replies with
-//! one `sendmmsg`. A worker never waits for the network beyond its own socket. Shutdown sets a
-//! flag: each worker finishes the batch in hand and exits.
+//! one `sendmmsg`. A worker never waits for the network beyond its own socket: a query that
+//! needs an upstream is handed to the async runtime, which sends its reply when the upstream
+//! answers. Shutdown sets a flag: each worker finishes the batch in hand and exits.
 
 use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
@@ -15,8 +16,8 @@ use std::time::Duration;
 
 use tracing::{error, warn};
 
-use super::mmsg::Batch;
-use super::respond::{Outcome, Responder, Scratch, Transport};
+use super::mmsg::{Batch, send_one};
+use super::respond::{Outcome, Pending, Responder, Scratch, Transport};
 
 /// How often an idle worker checks for shutdown.
 const POLL: Duration = Duration::from_millis(100);
@@ -27,8 +28,36 @@ pub struct UdpWorkers {
     threads: Vec<JoinHandle<()>>,
 }
 
-fn serve(socket: UdpSocket, responder: Arc<Responder>, stop: Arc<AtomicBool>) {
+/// Finish a forwarded query on the runtime and send its reply from `socket`.
+fn hand_off(
+    runtime: &tokio::runtime::Handle,
+    responder: &Arc<Responder>,
+    socket: &Arc<UdpSocket>,
+    pending: Box<Pending>,
+    peer: super::mmsg::Peer,
+) {
+    let (responder, socket) = (responder.clone(), socket.clone());
+    runtime.spawn(async move {
+        let mut reply = Vec::with_capacity(512);
+        responder.finish(*pending, &mut reply).await;
+        send_one(socket.as_raw_fd(), &reply, &peer);
+    });
+}
+
+fn serve(
+    socket: UdpSocket,
+    responder: Arc<Responder>,
+    stop: Arc<AtomicBool>,
+    runtime: tokio::runtime::Handle,
+) {
     let fd = socket.as_raw_fd();
+    let replies = match socket.try_clone() {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            error!("cannot clone the UDP socket: {e}");
+            return;
+        }
+    };
     let mut batch = Batch::default();
     let mut scratch = Scratch::default();
     while !stop.load(Ordering::Relaxed) {
@@ -64,8 +93,13 @@ fn serve(socket: UdpSocket, responder: Arc<Responder>, stop: Arc<AtomicBool>) {
                 error!("answering a UDP query panicked; dropped it");
                 Outcome::Drop
             });
-            if !matches!(outcome, Outcome::Reply) {
-                reply.clear();
+            match outcome {
+                Outcome::Reply => {}
+                Outcome::Drop => reply.clear(),
+                Outcome::Forward(pending) => {
+                    reply.clear();
+                    hand_off(&runtime, &responder, &replies, pending, batch.peer(i));
+                }
             }
             batch.replies[i] = reply;
         }
@@ -79,6 +113,7 @@ impl UdpWorkers {
         sockets: Vec<UdpSocket>,
         responder: Arc<Responder>,
         workers: usize,
+        runtime: tokio::runtime::Handle,
     ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
@@ -87,9 +122,10 @@ impl UdpWorkers {
             for n in 0..workers.max(1) {
                 let socket = socket.try_clone()?;
                 let (responder, stop) = (responder.clone(), stop.clone());
+                let runtime = runtime.clone();
                 let thread = std::thread::Builder::new()
                     .name(format!("srvd-udp-{n}"))
-                    .spawn(move || serve(socket, responder, stop))?;
+                    .spawn(move || serve(socket, responder, stop, runtime))?;
                 threads.push(thread);
             }
         }

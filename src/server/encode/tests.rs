@@ -27,6 +27,7 @@ fn header() -> Header {
         authoritative: true,
         recursion_desired: true,
         recursion_available: false,
+        authentic_data: false,
         checking_disabled: false,
         rcode: ResponseCode::NoError,
     }
@@ -44,6 +45,7 @@ fn limits(max_size: usize, udp: bool) -> Limits {
         udp,
         reserve: 0,
         rotatable: true,
+        ttl: TtlAdjust::Keep,
     }
 }
 
@@ -96,7 +98,7 @@ fn rfc2181_s9_truncation_leaves_out_whole_rrsets_and_keeps_opt() {
         &mut Scratch::default(),
         header(),
         Some(&q),
-        &answer,
+        Sections::of(&answer),
         Some(edns),
         limits(512, true),
     );
@@ -121,7 +123,7 @@ fn tcp_cuts_a_too_large_rrset_at_the_last_record_that_fits() {
         &mut Scratch::default(),
         header(),
         Some(&q),
-        &answer,
+        Sections::of(&answer),
         None,
         limits(1000, false),
     );
@@ -143,7 +145,7 @@ fn additional_rrsets_that_do_not_fit_are_dropped_without_tc() {
         &mut Scratch::default(),
         header(),
         Some(&q),
-        &answer,
+        Sections::of(&answer),
         None,
         limits(512, true),
     );
@@ -173,7 +175,7 @@ fn rfc8482_any_leaves_out_rrsets_that_do_not_fit() {
         &mut Scratch::default(),
         header(),
         Some(&q),
-        &answer,
+        Sections::of(&answer),
         None,
         limits(512, true),
     );
@@ -193,7 +195,7 @@ fn names_compress_case_insensitively_against_the_question() {
         &mut Scratch::default(),
         header(),
         Some(&q),
-        &answer,
+        Sections::of(&answer),
         None,
         limits(512, true),
     );
@@ -232,7 +234,7 @@ fn rotated_rrsets_stay_well_formed() {
         &mut Scratch::default(),
         header(),
         Some(&q),
-        &answer,
+        Sections::of(&answer),
         None,
         limits(1232, true),
     );
