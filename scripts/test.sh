@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Run the whole test suite (unit, integration against real sockets and real etcd, glibc) and
-# close with one summary line: "tests: N passed, N failed".
+# Run the whole test suite: the house rules first (rustfmt, clippy with warnings as errors),
+# then unit tests, and integration tests against real sockets, real etcd and real peers
+# (Knot, NSD, BIND, dnsmasq, glibc and musl stub resolvers). Closes with one summary line:
+# "tests: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/deps.sh
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

@@ -315,7 +315,11 @@ fn upstream_addresses(
 }
 
 fn forward_settings(file: &FileConfig, problems: &mut Vec<ConfigError>) -> ForwardSettings {
-    let upstreams = upstream_addresses("--forward", file.forward.as_deref().unwrap_or(&[]), problems);
+    let upstreams = upstream_addresses(
+        "--forward",
+        file.forward.as_deref().unwrap_or(&[]),
+        problems,
+    );
     let mut zones = Vec::new();
     for (zone, list) in file.forward_zone.iter().flatten() {
         let addrs = upstream_addresses("--forward-zone", list, problems);
@@ -342,7 +346,10 @@ fn forward_settings(file: &FileConfig, problems: &mut Vec<ConfigError>) -> Forwa
         }
     };
     if let Some(path) = file.forward_resolv_conf.as_ref().filter(|p| !p.is_file()) {
-        invalid(format!("--forward-resolv-conf {}: no such file", path.display()));
+        invalid(format!(
+            "--forward-resolv-conf {}: no such file",
+            path.display()
+        ));
     }
     let max_concurrent = file
         .forward_max_concurrent

@@ -136,7 +136,8 @@ impl ServeArgs {
             cache_size: self.cache_size,
             forward: (!self.forward.is_empty()).then(|| self.forward.clone()),
             forward_resolv_conf: self.forward_resolv_conf.clone(),
-            forward_zone: (!self.forward_zone.is_empty()).then(|| forward_zones(&self.forward_zone)),
+            forward_zone: (!self.forward_zone.is_empty())
+                .then(|| forward_zones(&self.forward_zone)),
             forward_policy: self.forward_policy.clone(),
             forward_cache_size: self.forward_cache_size,
             forward_max_concurrent: self.forward_max_concurrent,

@@ -147,7 +147,11 @@ impl moka::Expiry<Box<[u8]>, Arc<Resolution>> for Lifetime {
         value: &Arc<Resolution>,
         _created_at: Instant,
     ) -> Option<Duration> {
-        let stale = if value.failure { Duration::ZERO } else { STALE_FOR };
+        let stale = if value.failure {
+            Duration::ZERO
+        } else {
+            STALE_FOR
+        };
         Some(Duration::from_secs(u64::from(value.ttl)) + stale)
     }
 }
@@ -200,17 +204,36 @@ mod tests {
     #[test]
     fn lifetimes_follow_rfc_2308_and_9520() {
         let a = record(300, RData::A(A::new(192, 0, 2, 1)));
-        let positive = Resolution::from_reply(ResponseCode::NoError, false, vec![a], vec![], vec![]);
+        let positive =
+            Resolution::from_reply(ResponseCode::NoError, false, vec![a], vec![], vec![]);
         assert_eq!(positive.ttl, 300);
         let soa = |ttl, minimum| {
             let n = Name::from_ascii("example.").unwrap();
             record(ttl, RData::SOA(SOA::new(n.clone(), n, 1, 1, 1, 1, minimum)))
         };
-        let nx = Resolution::from_reply(ResponseCode::NXDomain, false, vec![], vec![soa(600, 60)], vec![]);
+        let nx = Resolution::from_reply(
+            ResponseCode::NXDomain,
+            false,
+            vec![],
+            vec![soa(600, 60)],
+            vec![],
+        );
         assert_eq!(nx.ttl, 60, "min(SOA TTL, SOA minimum)");
-        let nodata = Resolution::from_reply(ResponseCode::NoError, false, vec![], vec![soa(10, 99_999)], vec![]);
+        let nodata = Resolution::from_reply(
+            ResponseCode::NoError,
+            false,
+            vec![],
+            vec![soa(10, 99_999)],
+            vec![],
+        );
         assert_eq!(nodata.ttl, 10);
-        let huge = Resolution::from_reply(ResponseCode::NXDomain, false, vec![], vec![soa(99_999, 99_999)], vec![]);
+        let huge = Resolution::from_reply(
+            ResponseCode::NXDomain,
+            false,
+            vec![],
+            vec![soa(99_999, 99_999)],
+            vec![],
+        );
         assert_eq!(huge.ttl, MAX_NEGATIVE_TTL);
         let bare = Resolution::from_reply(ResponseCode::NXDomain, false, vec![], vec![], vec![]);
         assert_eq!(bare.ttl, NO_SOA_TTL);
@@ -221,7 +244,13 @@ mod tests {
         let cache = ForwardCache::new(1 << 20);
         let key: Box<[u8]> = Box::from(&b"k"[..]);
         let a = record(300, RData::A(A::new(192, 0, 2, 1)));
-        let good = Arc::new(Resolution::from_reply(ResponseCode::NoError, false, vec![a], vec![], vec![]));
+        let good = Arc::new(Resolution::from_reply(
+            ResponseCode::NoError,
+            false,
+            vec![a],
+            vec![],
+            vec![],
+        ));
         cache.store(key.clone(), good);
         cache.store(key.clone(), Arc::new(Resolution::failure()));
         assert!(!cache.get(&key).unwrap().failure);

@@ -192,7 +192,10 @@ mod tests {
         let mut reply = out.bytes.clone();
         reply[2] |= 0x80;
         reply[12..out.bytes.len() - 11].make_ascii_lowercase();
-        assert!(answers(&out, &reply), "case folded by the upstream is accepted");
+        assert!(
+            answers(&out, &reply),
+            "case folded by the upstream is accepted"
+        );
         reply[0] ^= 1;
         assert!(!answers(&out, &reply), "another ID is not");
     }

@@ -65,9 +65,7 @@ impl LoopGuard {
         if probes.is_empty() {
             return None;
         }
-        probes
-            .get(&name_of(question).to_ascii_lowercase())
-            .copied()
+        probes.get(&name_of(question).to_ascii_lowercase()).copied()
     }
 }
 
@@ -83,7 +81,11 @@ mod tests {
         guard.sending(sent, up);
         assert_eq!(guard.looped(sent), Some(up));
         let other = b"\x03www\x07example\x03com\x00\x00\x01\x00\x01";
-        assert_eq!(guard.looped(other), None, "a client's own spelling is not a loop");
+        assert_eq!(
+            guard.looped(other),
+            None,
+            "a client's own spelling is not a loop"
+        );
         guard.done(sent);
         assert_eq!(guard.looped(sent), None);
         guard.probing(b"\x05pRoBe\x00", up);

@@ -142,7 +142,10 @@ impl Forwarder {
             .iter()
             .map(|(zone, addrs)| {
                 let addrs = own_dropped(addrs, listen, "--forward-zone");
-                (NameKey::new(zone), Arc::new(Upstreams::new(&addrs, settings.policy)))
+                (
+                    NameKey::new(zone),
+                    Arc::new(Upstreams::new(&addrs, settings.policy)),
+                )
             })
             .collect();
         zones.sort_by_key(|(k, _)| std::cmp::Reverse(k.label_count()));
@@ -179,7 +182,8 @@ impl Forwarder {
     pub fn cached(&self, q: &Question) -> Option<Served> {
         let now = Instant::now();
         let hit = self.cache.get(&cache::key(q)).filter(|r| r.is_fresh(now));
-        self.metrics.forward_cache(if hit.is_some() { "hit" } else { "miss" });
+        self.metrics
+            .forward_cache(if hit.is_some() { "hit" } else { "miss" });
         hit.map(|r| Served::fresh(r, now))
     }
 
@@ -190,8 +194,13 @@ impl Forwarder {
             return false;
         };
         let now = Instant::now();
-        for set in std::iter::once(self.default.load_full()).chain(self.zones.iter().map(|z| z.1.clone())) {
-            set.list.iter().filter(|u| u.addr == upstream).for_each(|u| u.looped(now));
+        for set in
+            std::iter::once(self.default.load_full()).chain(self.zones.iter().map(|z| z.1.clone()))
+        {
+            set.list
+                .iter()
+                .filter(|u| u.addr == upstream)
+                .for_each(|u| u.looped(now));
         }
         self.metrics.forward_loop(upstream);
         self.metrics.forward_upstream_up(upstream, false);
@@ -237,32 +246,33 @@ impl Forwarder {
 
     /// Ask the upstreams for everyone waiting on `key`, cache the outcome, hand it out.
     async fn lead(self: Arc<Self>, key: Box<[u8]>, q: Question, held: Option<Arc<Resolution>>) {
-        let served = if self.concurrent.fetch_add(1, Ordering::AcqRel) >= self.settings.max_concurrent {
-            self.metrics.forward_refused();
-            Served::rcode(ResponseCode::Refused)
-        } else {
-            let outcome = self.ask_upstreams(&q).await;
-            match (outcome, held) {
-                (Some(resolution), _) => {
-                    let resolution = Arc::new(resolution);
-                    self.cache.store(key.clone(), resolution.clone());
-                    Served::fresh(resolution, Instant::now())
-                }
-                (None, Some(stale)) if !stale.failure => {
-                    self.metrics.forward_cache("stale");
-                    Served {
-                        age: 0,
-                        resolution: stale,
-                        stale: true,
+        let served =
+            if self.concurrent.fetch_add(1, Ordering::AcqRel) >= self.settings.max_concurrent {
+                self.metrics.forward_refused();
+                Served::rcode(ResponseCode::Refused)
+            } else {
+                let outcome = self.ask_upstreams(&q).await;
+                match (outcome, held) {
+                    (Some(resolution), _) => {
+                        let resolution = Arc::new(resolution);
+                        self.cache.store(key.clone(), resolution.clone());
+                        Served::fresh(resolution, Instant::now())
+                    }
+                    (None, Some(stale)) if !stale.failure => {
+                        self.metrics.forward_cache("stale");
+                        Served {
+                            age: 0,
+                            resolution: stale,
+                            stale: true,
+                        }
+                    }
+                    (None, _) => {
+                        let failure = Arc::new(Resolution::failure());
+                        self.cache.store(key.clone(), failure.clone());
+                        Served::fresh(failure, Instant::now())
                     }
                 }
-                (None, _) => {
-                    let failure = Arc::new(Resolution::failure());
-                    self.cache.store(key.clone(), failure.clone());
-                    Served::fresh(failure, Instant::now())
-                }
-            }
-        };
+            };
         self.concurrent.fetch_sub(1, Ordering::AcqRel);
         let waiters = lock(&self.in_flight).remove(&key).unwrap_or_default();
         for waiter in waiters {
@@ -282,7 +292,10 @@ impl Forwarder {
             if now >= deadline {
                 break;
             }
-            if let Some(resolution) = self.try_one(upstream, q, (now + TRY_TIMEOUT).min(deadline)).await {
+            if let Some(resolution) = self
+                .try_one(upstream, q, (now + TRY_TIMEOUT).min(deadline))
+                .await
+            {
                 return Some(resolution);
             }
         }
@@ -290,7 +303,12 @@ impl Forwarder {
     }
 
     /// One try with one upstream; health and metrics updated.
-    async fn try_one(&self, upstream: &Upstream, q: &Question, deadline: Instant) -> Option<Resolution> {
+    async fn try_one(
+        &self,
+        upstream: &Upstream,
+        q: &Question,
+        deadline: Instant,
+    ) -> Option<Resolution> {
         let query = exchange::encode_query(q);
         self.guard.sending(query.question(), upstream.addr);
         let started = Instant::now();
@@ -310,10 +328,14 @@ impl Forwarder {
             }
         };
         let rcode = reply.metadata.response_code;
-        self.metrics.forward_query(upstream.addr, &crate::metrics::rcode_name(rcode));
+        self.metrics
+            .forward_query(upstream.addr, &crate::metrics::rcode_name(rcode));
         if matches!(
             rcode,
-            ResponseCode::ServFail | ResponseCode::Refused | ResponseCode::NotImp | ResponseCode::FormErr
+            ResponseCode::ServFail
+                | ResponseCode::Refused
+                | ResponseCode::NotImp
+                | ResponseCode::FormErr
         ) {
             self.failed(upstream);
             return None;
@@ -366,7 +388,8 @@ impl Forwarder {
         let mut addrs = self.configured.clone();
         addrs.extend(read_resolv_conf(path, &self.listen));
         info!(path = %path.display(), upstreams = ?addrs, "forwarding: resolv.conf changed, upstreams reloaded");
-        self.default.store(Arc::new(Upstreams::new(&addrs, self.settings.policy)));
+        self.default
+            .store(Arc::new(Upstreams::new(&addrs, self.settings.policy)));
     }
 
     /// Ask every upstream for a random name: if it comes back to srvd, that upstream loops.
@@ -388,7 +411,8 @@ impl Forwarder {
             };
             let query = exchange::encode_query(&q);
             let question = query.question();
-            self.guard.probing(&question[..question.len() - 4], upstream.addr);
+            self.guard
+                .probing(&question[..question.len() - 4], upstream.addr);
             let deadline = Instant::now() + TRY_TIMEOUT;
             tasks.spawn(async move {
                 let _ = exchange::exchange(upstream.addr, &query, deadline).await;

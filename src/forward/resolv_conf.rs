@@ -17,7 +17,9 @@ pub fn nameservers(text: &str) -> Vec<SocketAddr> {
             }
             let addr = words.next()?;
             let addr = addr.split('%').next()?;
-            addr.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53))
+            addr.parse::<IpAddr>()
+                .ok()
+                .map(|ip| SocketAddr::new(ip, 53))
         })
         .collect()
 }
@@ -39,7 +41,10 @@ fn local_address(ip: IpAddr) -> bool {
 
 /// Read the upstreams from `path`, without srvd's own addresses (each dropped one is
 /// returned too, to be warned about).
-pub fn read(path: &Path, listen: &[SocketAddr]) -> std::io::Result<(Vec<SocketAddr>, Vec<SocketAddr>)> {
+pub fn read(
+    path: &Path,
+    listen: &[SocketAddr],
+) -> std::io::Result<(Vec<SocketAddr>, Vec<SocketAddr>)> {
     let text = std::fs::read_to_string(path)?;
     let (own, others): (Vec<_>, Vec<_>) = nameservers(&text)
         .into_iter()
@@ -56,7 +61,10 @@ mod tests {
         let text = "# comment\nsearch example.com\nnameserver 192.0.2.1\nnameserver  2001:db8::1 ; x\n\
                     nameserver fe80::1%eth0\noptions ndots:2\nnameserver bogus\n";
         let got: Vec<String> = nameservers(text).iter().map(ToString::to_string).collect();
-        assert_eq!(got, vec!["192.0.2.1:53", "[2001:db8::1]:53", "[fe80::1]:53"]);
+        assert_eq!(
+            got,
+            vec!["192.0.2.1:53", "[2001:db8::1]:53", "[fe80::1]:53"]
+        );
     }
 
     #[test]

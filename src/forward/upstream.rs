@@ -49,7 +49,9 @@ impl std::str::FromStr for Policy {
 
 /// Why an upstream address is not usable.
 #[derive(Debug, Error, PartialEq, Eq)]
-#[error("{0:?} is not an IP address with an optional port (192.0.2.1, 192.0.2.1:5353, [2001:db8::1]:53, 2001:db8::1)")]
+#[error(
+    "{0:?} is not an IP address with an optional port (192.0.2.1, 192.0.2.1:5353, [2001:db8::1]:53, 2001:db8::1)"
+)]
 pub struct BadAddress(pub String);
 
 /// Parse `ADDR[:PORT]` (IPv6 with a port in brackets); port 53 by default.

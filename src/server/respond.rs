@@ -182,7 +182,9 @@ impl Responder {
         if answer.forward != Forward::No
             && let Some(forwarder) = &self.forwarder
         {
-            return self.forward(forwarder, &query, answer, size, transport, out, scratch, started);
+            return self.forward(
+                forwarder, &query, answer, size, transport, out, scratch, started,
+            );
         }
         let layout = self.encode(&query, &answer, size, transport, out, scratch);
         if cacheable && answer.forward != Forward::Question {
@@ -332,7 +334,9 @@ impl Responder {
         scratch: &mut Scratch,
         started: Instant,
     ) -> Outcome {
-        let (Some(question), Forward::Question | Forward::Target(_)) = (query.question, &answer.forward) else {
+        let (Some(question), Forward::Question | Forward::Target(_)) =
+            (query.question, &answer.forward)
+        else {
             return Outcome::Drop;
         };
         let mut pending = Pending {
@@ -445,8 +449,20 @@ impl Responder {
             rotatable: false,
             ttl,
         };
-        encode::encode(out, scratch, header, Some(&pending.question), sections, edns, limits);
-        self.metrics
-            .query(pending.qtype, rcode, AnswerSource::Forward, pending.started.elapsed());
+        encode::encode(
+            out,
+            scratch,
+            header,
+            Some(&pending.question),
+            sections,
+            edns,
+            limits,
+        );
+        self.metrics.query(
+            pending.qtype,
+            rcode,
+            AnswerSource::Forward,
+            pending.started.elapsed(),
+        );
     }
 }

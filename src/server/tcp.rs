@@ -102,9 +102,20 @@ impl Shared {
 
 /// The TCP side of the server: one accept loop per listener, on its own runtime.
 pub struct TcpServer {
-    runtime: tokio::runtime::Runtime,
-    done: tokio::task::JoinHandle<()>,
+    /// Taken at shutdown (or drop), and shut down without blocking: it may be dropped from
+    /// async code.
+    runtime: Option<tokio::runtime::Runtime>,
+    done: Option<tokio::task::JoinHandle<()>>,
     stop: CancellationToken,
+}
+
+impl Drop for TcpServer {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl TcpServer {
@@ -143,17 +154,18 @@ impl TcpServer {
         }
         let done = runtime.spawn(async move { while tasks.join_next().await.is_some() {} });
         Ok(TcpServer {
-            runtime,
-            done,
+            runtime: Some(runtime),
+            done: Some(done),
             stop,
         })
     }
 
     /// Stop accepting; every connection finishes the answer in hand and closes.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         self.stop.cancel();
-        let _ = self.done.await;
-        self.runtime.shutdown_background();
+        if let Some(done) = self.done.take() {
+            let _ = done.await;
+        }
     }
 }
 

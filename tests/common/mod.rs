@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod etcd;
+pub mod stub;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -50,6 +51,36 @@ impl TestServer {
         let app = start(&config, Some(set)).await.expect("srvd starts");
         let addr = app.dns_addrs()[0];
         TestServer { app, dir, addr }
+    }
+
+    /// Start srvd serving the given zone files, its configuration adjusted by `tweak`.
+    pub async fn start_with(
+        zones: &[(&str, &str)],
+        tweak: impl FnOnce(&mut FileConfig),
+    ) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        write_zones(dir.path(), zones);
+        let mut file = FileConfig {
+            listen: Some(vec!["127.0.0.1:0".parse().unwrap()]),
+            http: Some("127.0.0.1:0".parse().unwrap()),
+            zones: Some(dir.path().to_path_buf()),
+            ..FileConfig::default()
+        };
+        tweak(&mut file);
+        let etcd = file.etcd_args();
+        let config = Config::from_file_config(file, etcd).expect("valid test config");
+        let set = zonefile::load_dir(dir.path(), Default::default()).expect("test zones load");
+        let app = start(&config, Some(set)).await.expect("srvd starts");
+        let addr = app.dns_addrs()[0];
+        TestServer { app, dir, addr }
+    }
+
+    /// The current /metrics text.
+    pub async fn metrics(&self) -> String {
+        let http = self.app.http_addr();
+        tokio::task::spawn_blocking(move || http_get(http, "/metrics"))
+            .await
+            .unwrap()
     }
 
     /// Start srvd following etcd at `endpoints` for `domains` (plus the given zone files), and
