@@ -211,7 +211,7 @@ impl Config {
         let ttl = TtlPolicy {
             default: file.ttl.unwrap_or(5),
             min: file.min_ttl.unwrap_or(0),
-            max: file.max_ttl.unwrap_or(3600),
+            max: file.max_ttl.unwrap_or(TtlPolicy::default().max),
             negative: file.negative_ttl.unwrap_or(5),
         };
         if ttl.min > ttl.max {

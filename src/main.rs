@@ -62,7 +62,7 @@ struct ServeArgs {
     /// Lowest TTL ever served [default: 0].
     #[arg(long, value_name = "SECONDS")]
     min_ttl: Option<u32>,
-    /// Highest TTL ever served [default: 3600].
+    /// Highest TTL ever served [default: 604800, one week].
     #[arg(long, value_name = "SECONDS")]
     max_ttl: Option<u32>,
     /// TTL of negative answers: the synthesized SOA minimum [default: 5].

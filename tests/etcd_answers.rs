@@ -64,7 +64,7 @@ const KEYS: &[(&str, &str)] = &[
     ),
     (
         "/skydns/local/skydns/bigttl",
-        r#"{"host":"10.0.4.2","ttl":99999}"#,
+        r#"{"host":"10.0.4.2","ttl":999999}"#,
     ),
     (
         "/skydns/local/skydns/dom/a",
@@ -112,6 +112,10 @@ const STATIC: &str = "static 60 A 192.0.2.1\n";
 
 fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
+}
+
+fn leak_all(v: &[&'static str]) -> &'static [&'static str] {
+    Box::leak(v.to_vec().into_boxed_slice())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,6 +180,23 @@ async fn coredns_etcd_record_rules() {
             ],
             authority: &[],
             additional: &[],
+        },
+        Case {
+            // RFC 8482 allows fewer; Java's JNDI asks {"SRV","A"} as one ANY question.
+            name: "ANY on an etcd name: every type it has, SRV included",
+            qname: "web.skydns.local.",
+            qtype: ANY,
+            rcode: NoError,
+            answer: leak_all(&[
+                "web.skydns.local. 5 IN A 10.0.0.1",
+                "web.skydns.local. 5 IN A 10.0.0.2",
+                "web.skydns.local. 5 IN AAAA 2001:db8::3",
+                web_srv[0],
+                web_srv[1],
+                web_srv[2],
+            ]),
+            authority: &[],
+            additional: web_glue,
         },
         Case {
             name: "AAAA from the subtree",
@@ -355,7 +376,7 @@ async fn coredns_etcd_record_rules() {
             qname: "bigttl.skydns.local.",
             qtype: A,
             rcode: NoError,
-            answer: &["bigttl.skydns.local. 3600 IN A 10.0.4.2"],
+            answer: &["bigttl.skydns.local. 604800 IN A 10.0.4.2"],
             authority: &[],
             additional: &[],
         },

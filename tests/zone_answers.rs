@@ -28,7 +28,7 @@ loop2           CNAME loop1
 other           CNAME host.other.test.
 a.b.c           A     192.0.2.9
 Mixed-Case      A     192.0.2.7
-long  99999     A     192.0.2.8
+long  999999    A     192.0.2.8
 "#;
 
 const OTHER: &str = "host 30 A 198.51.100.1\n";
@@ -278,7 +278,7 @@ async fn rfc1034_answers_from_zone_files() {
             qname: "long.example.test.",
             qtype: A,
             rcode: NoError,
-            answer: &["long.example.test. 3600 IN A 192.0.2.8"],
+            answer: &["long.example.test. 604800 IN A 192.0.2.8"],
             authority: &[],
             additional: &[],
         },

@@ -29,6 +29,9 @@ enum Outcome {
     /// The zone (index) whose SOA goes in the authority section.
     NoData(usize),
     NxDomain(usize),
+    /// The name is at or below a zone cut of a zone file (RFC 1034 §4.3.2): refer to the
+    /// delegation's name servers.
+    Referral(NameKey),
 }
 
 /// Where a rollback returns to.
@@ -140,47 +143,152 @@ impl<'a> Run<'a> {
         self.visited.push(key.clone());
         let start = self.answer.answers.len();
         self.answer.reads.push(Read::Exact(key.clone()));
-        let stored = self.snap.records_at(&key);
-        let cname = stored.iter().find(|r| r.record_type() == RecordType::CNAME);
-        if let Some(record) =
-            cname.filter(|_| !matches!(self.qtype, RecordType::CNAME | RecordType::ANY))
-        {
-            if self.glue {
-                return Outcome::NoData(zone);
-            }
-            self.answer
-                .answers
-                .push(with_owner(record, name, self.ttl.clamp(record.ttl)));
-            return match &record.data {
-                RData::CNAME(target) => self.follow(zone, &target.0),
-                _ => Outcome::Found,
-            };
+        if let Some(cut) = self.delegation(zone, &key) {
+            return Outcome::Referral(cut);
         }
-        self.stored_records(zone, name, &key, stored);
+        let stored = self.snap.records_at(&key);
+        if let Some(outcome) = self.stored_cname(zone, name, stored) {
+            return outcome;
+        }
+        if self.qtype == RecordType::ANY {
+            return self.any(zone, name, &key, stored, start);
+        }
+        self.stored_records(zone, name, &key, stored, Some(self.qtype), true);
         if let Some(outcome) = self.etcd_records(zone, name, &key, start) {
             return outcome;
         }
         if self.answer.answers.len() > start {
             return Outcome::Found;
         }
-        let zone_ref = &self.snap.zones()[zone];
-        if select::name_exists(self.snap, zone_ref, &key, &mut self.answer.reads) {
-            Outcome::NoData(zone)
+        self.negative(zone, name, &key)
+    }
+
+    /// The zone cut of a zone file at or above the name, unless the question is the cut's DS
+    /// (which the parent side answers, RFC 4035 §3.1.4.1).
+    fn delegation(&self, zone: usize, key: &NameKey) -> Option<NameKey> {
+        let apex = &self.snap.zones()[zone].key;
+        let cut = self.snap.delegation_of(key, apex)?;
+        (cut != *key || self.qtype != RecordType::DS).then_some(cut)
+    }
+
+    /// A zone-file CNAME at the name answers every other type: the CNAME, then its target.
+    fn stored_cname(&mut self, zone: usize, name: &Name, stored: &[Record]) -> Option<Outcome> {
+        if matches!(self.qtype, RecordType::CNAME | RecordType::ANY) {
+            return None;
+        }
+        let record = stored
+            .iter()
+            .find(|r| r.record_type() == RecordType::CNAME)?;
+        if self.glue {
+            return Some(Outcome::NoData(zone));
+        }
+        self.answer
+            .answers
+            .push(with_owner(record, name, self.ttl.clamp(record.ttl)));
+        Some(match &record.data {
+            RData::CNAME(target) => self.follow(zone, &target.0),
+            _ => Outcome::Found,
+        })
+    }
+
+    /// QTYPE ANY. A name with etcd data answers every type it has (SRV included: Java's JNDI
+    /// asks for SRV and A in one ANY question). A name with zone-file data only answers one
+    /// RRset, the lowest type (with its glue): the minimal answer RFC 8482 §4.1 allows, and
+    /// the one Knot gives.
+    fn any(
+        &mut self,
+        zone: usize,
+        name: &Name,
+        key: &NameKey,
+        stored: &[Record],
+        start: usize,
+    ) -> Outcome {
+        self.etcd_any(zone, name, key);
+        if self.answer.answers.len() > start {
+            self.stored_records(zone, name, key, stored, None, true);
+            return Outcome::Found;
+        }
+        let at_apex = key == &self.snap.zones()[zone].key;
+        let synthesized = [RecordType::NS, RecordType::SOA]
+            .into_iter()
+            .filter(|_| at_apex);
+        let lowest = stored
+            .iter()
+            .map(Record::record_type)
+            .chain(synthesized)
+            .min_by_key(|t| u16::from(*t));
+        if let Some(t) = lowest {
+            self.stored_records(zone, name, key, stored, Some(t), true);
+        }
+        if self.answer.answers.len() > start {
+            Outcome::Found
         } else {
-            Outcome::NxDomain(zone)
+            self.negative(zone, name, key)
         }
     }
 
-    /// The zone-file records of the asked type at a name, the zone apex's SOA and NS
-    /// (synthesized when the zone file has none), and the glue their targets need.
-    fn stored_records(&mut self, zone: usize, name: &Name, key: &NameKey, stored: &[Record]) {
-        let any = self.qtype == RecordType::ANY;
+    /// No record of the type: NODATA when the name exists, an answer synthesized from a
+    /// zone-file wildcard when one covers it (RFC 4592), else NXDOMAIN.
+    fn negative(&mut self, zone: usize, name: &Name, key: &NameKey) -> Outcome {
+        let zone_ref = &self.snap.zones()[zone];
+        if select::name_exists(self.snap, zone_ref, key, &mut self.answer.reads) {
+            return Outcome::NoData(zone);
+        }
+        self.wildcard(zone, name, key)
+            .unwrap_or(Outcome::NxDomain(zone))
+    }
+
+    /// RFC 4592 §3.3.1: a name below its closest encloser `CE` that does not exist is
+    /// answered from `*.CE`, with the query name as owner.
+    fn wildcard(&mut self, zone: usize, name: &Name, key: &NameKey) -> Option<Outcome> {
+        let apex = &self.snap.zones()[zone].key;
+        if !self.snap.has_wildcards_below(apex) {
+            return None;
+        }
+        let encloser = self.snap.closest_encloser(key, apex);
+        self.answer.reads.push(Read::Subtree(encloser.clone()));
+        let source =
+            NameKey::from_labels_root_first(encloser.labels().chain(std::iter::once(&b"*"[..])));
+        let stored = self.snap.records_at(&source);
+        if stored.is_empty() {
+            return None;
+        }
+        if let Some(outcome) = self.stored_cname(zone, name, stored) {
+            return Some(outcome);
+        }
+        let start = self.answer.answers.len();
+        if self.qtype == RecordType::ANY {
+            let lowest = stored
+                .iter()
+                .map(Record::record_type)
+                .min_by_key(|t| u16::from(*t));
+            self.stored_records(zone, name, &source, stored, lowest, true);
+        } else {
+            self.stored_records(zone, name, &source, stored, Some(self.qtype), true);
+        }
+        Some(if self.answer.answers.len() > start {
+            Outcome::Found
+        } else {
+            Outcome::NoData(zone)
+        })
+    }
+
+    /// The zone-file records of one type (`None`: every type) at a name, the zone apex's SOA
+    /// and NS (synthesized when the zone file has none), and, with `glue`, the addresses their
+    /// targets need.
+    fn stored_records(
+        &mut self,
+        zone: usize,
+        name: &Name,
+        key: &NameKey,
+        stored: &[Record],
+        only: Option<RecordType>,
+        glue: bool,
+    ) {
+        let wanted = |t: RecordType| only.is_none_or(|o| o == t);
         let zone_ref = &self.snap.zones()[zone];
         let mut targets: Vec<Name> = Vec::new();
-        for record in stored
-            .iter()
-            .filter(|r| any || r.record_type() == self.qtype)
-        {
+        for record in stored.iter().filter(|r| wanted(r.record_type())) {
             if let Some(target) = glue_target(&record.data) {
                 targets.push(target.clone());
             }
@@ -195,19 +303,21 @@ impl<'a> Run<'a> {
         }
         let at_apex = key == &zone_ref.key;
         let has = |t: RecordType| stored.iter().any(|r| r.record_type() == t);
-        if at_apex && (self.qtype == RecordType::SOA || any) && !has(RecordType::SOA) {
+        if at_apex && wanted(RecordType::SOA) && !has(RecordType::SOA) {
             let soa = synth::soa(zone_ref, self.ttl);
             self.answer.soa_zones.push(zone);
             self.answer.answers.push(with_owner(&soa, name, soa.ttl));
         }
-        if at_apex && (self.qtype == RecordType::NS || any) && !has(RecordType::NS) {
+        if at_apex && wanted(RecordType::NS) && !has(RecordType::NS) {
             let servers =
                 select::name_servers(self.snap, zone_ref, self.limit, &mut self.answer.reads);
-            let (records, glue) = synth::ns(name, zone_ref, &servers, self.ttl);
+            let (records, ns_glue) = synth::ns(name, zone_ref, &servers, self.ttl);
             self.answer.answers.extend(records);
-            self.push_additionals(glue);
+            if glue {
+                self.push_additionals(ns_glue);
+            }
         }
-        for target in &targets {
+        for target in targets.iter().filter(|_| glue) {
             if self.budget.is_spent() {
                 break;
             }
@@ -263,10 +373,6 @@ impl<'a> Run<'a> {
                 if let Some((target, ttl)) = synth::first_host_name(&services, self.ttl) {
                     self.answer.answers.push(synth::cname(name, &target, ttl));
                 }
-                None
-            }
-            RecordType::ANY => {
-                self.etcd_any(zone, name, key);
                 None
             }
             RecordType::SOA | RecordType::NS => None,
@@ -461,6 +567,42 @@ impl<'a> Run<'a> {
         soa
     }
 
+    /// A referral to the servers of the zone cut at `cut` (RFC 1034 §4.3.2): not
+    /// authoritative (unless a CNAME of ours led there), the cut's NS RRset in the authority
+    /// section, their addresses from the zone file as glue.
+    fn refer(&mut self, cut: &NameKey) {
+        self.answer.reads.push(Read::Exact(cut.clone()));
+        self.answer.authoritative = !self.answer.answers.is_empty();
+        let ns: Vec<Record> = self
+            .snap
+            .records_at(cut)
+            .iter()
+            .filter(|r| r.record_type() == RecordType::NS)
+            .map(|r| {
+                let mut r = r.clone();
+                r.ttl = self.ttl.clamp(r.ttl);
+                r
+            })
+            .collect();
+        let mut glue = Vec::new();
+        for record in &ns {
+            let RData::NS(target) = &record.data else {
+                continue;
+            };
+            let key = NameKey::new(&target.0);
+            self.answer.reads.push(Read::Exact(key.clone()));
+            glue.extend(
+                self.snap
+                    .records_at(&key)
+                    .iter()
+                    .filter(|r| matches!(r.record_type(), RecordType::A | RecordType::AAAA))
+                    .map(|r| with_owner(r, &target.0, self.ttl.clamp(r.ttl))),
+            );
+        }
+        self.answer.authorities.extend(ns);
+        self.push_additionals(glue);
+    }
+
     fn finish(mut self, outcome: Outcome) -> Answer {
         let negative = match outcome {
             Outcome::Found => None,
@@ -468,6 +610,10 @@ impl<'a> Run<'a> {
             Outcome::NxDomain(zone) => {
                 self.answer.rcode = ResponseCode::NXDomain;
                 Some(zone)
+            }
+            Outcome::Referral(cut) => {
+                self.refer(&cut);
+                None
             }
         };
         if let Some(zone) = negative {

@@ -24,7 +24,7 @@ impl Default for TtlPolicy {
         TtlPolicy {
             default: 5,
             min: 0,
-            max: 3600,
+            max: 604_800,
             negative: 5,
         }
     }

@@ -157,13 +157,31 @@ impl Indexer {
             "zone files"
         );
         let mut records: OrdMap<NameKey, Arc<[Record]>> = OrdMap::new();
+        let mut delegations = std::collections::BTreeSet::new();
+        let mut wildcards = std::collections::BTreeSet::new();
         self.file_zones.clear();
         for zone in set.zones {
+            let apex = NameKey::new(&zone.origin);
             self.file_zones.push((zone.origin, zone.serial));
             for (key, rrs) in zone.names {
+                let cut = rrs
+                    .iter()
+                    .any(|r| r.record_type() == hickory_proto::rr::RecordType::NS);
+                if cut && key != apex {
+                    delegations.insert(key.clone());
+                }
+                if key.labels().last() == Some(&b"*"[..]) {
+                    wildcards.insert(key.clone());
+                }
                 records.insert(key, rrs);
             }
         }
+        // Cuts and wildcards change what many names answer: every earlier read is void.
+        if *self.next.delegations != delegations || *self.next.wildcards != wildcards {
+            self.new_epoch = true;
+        }
+        self.next.delegations = Arc::new(delegations);
+        self.next.wildcards = Arc::new(wildcards);
         self.note_changes(changed_names(&self.next.records, &records));
         self.next.records = records;
         self.zones_dirty = true;

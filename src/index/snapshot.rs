@@ -91,6 +91,10 @@ pub struct Snapshot {
     pub(super) zones: Arc<[Zone]>,
     /// Zone-file records by owner name.
     pub(super) records: OrdMap<NameKey, Arc<[Record]>>,
+    /// Zone cuts of the zone files: names below a zone apex with NS records (delegations).
+    pub(super) delegations: Arc<std::collections::BTreeSet<NameKey>>,
+    /// Wildcard owners of the zone files (`*.<name>`, RFC 4592).
+    pub(super) wildcards: Arc<std::collections::BTreeSet<NameKey>>,
     /// etcd services by owner name.
     pub(super) services: OrdMap<NameKey, ServiceSet>,
     /// Generation of the last change at / below each name changed since `epoch`.
@@ -121,6 +125,35 @@ impl Snapshot {
             .iter()
             .enumerate()
             .find(|(_, z)| key.is_at_or_below(&z.key))
+    }
+
+    /// The zone cut at or above `key` (below its zone's apex `apex`), if any: the highest
+    /// delegation point on the way from the apex down to the name.
+    pub fn delegation_of(&self, key: &NameKey, apex: &NameKey) -> Option<NameKey> {
+        if self.delegations.is_empty() {
+            return None;
+        }
+        let mut ancestors: Vec<NameKey> = key
+            .self_and_ancestors()
+            .take_while(|a| a != apex && a.is_at_or_below(apex))
+            .collect();
+        ancestors.reverse();
+        ancestors.into_iter().find(|a| self.delegations.contains(a))
+    }
+
+    /// Whether a zone file has a wildcard anywhere below `apex`.
+    pub fn has_wildcards_below(&self, apex: &NameKey) -> bool {
+        self.wildcards.iter().any(|w| w.is_at_or_below(apex))
+    }
+
+    /// The closest encloser of a name that does not exist (RFC 4592 §2.2.1): its nearest
+    /// ancestor that does, at or below the apex.
+    pub fn closest_encloser(&self, key: &NameKey, apex: &NameKey) -> NameKey {
+        key.self_and_ancestors()
+            .skip(1)
+            .take_while(|a| a.is_at_or_below(apex))
+            .find(|a| a == apex || self.name_exists(a))
+            .unwrap_or_else(|| apex.clone())
     }
 
     /// Zone-file records owned by exactly this name.

@@ -7,7 +7,7 @@
 //! served as long as the current snapshot says none of those reads changed since, and is then
 //! marked current so the next hit skips the check. So an etcd put to `web` voids the answers
 //! that read `web` (directly, through a parent's subtree, a CNAME, SRV glue or a wildcard) and
-//! nothing else. A hit copies the bytes and patches them: the query's ID, RD and CD bits and
+//! nothing else. A hit copies the bytes and patches them: the query's ID, RD bit and
 //! question (its letter case), each SOA serial (a zone's serial moves with every change in the
 //! zone, without voiding its negative answers), and the order of rotatable RRsets. The cache
 //! is bounded by bytes.
@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use hickory_proto::op::ResponseCode;
 
 use super::encode::{Layout, Span};
-use super::request::{FLAG_CD, FLAG_RD, Query};
+use super::request::{FLAG_RD, Query};
 use crate::index::{Read, Snapshot};
 
 /// One cached response.
@@ -89,14 +89,13 @@ impl Entry {
         false
     }
 
-    /// Write this response for `query` into `out`: ID, RD/CD and the question's spelling from
-    /// the query, current serials, RRsets rotated by `rotation`.
+    /// Write this response for `query` into `out`: ID, RD and the question's spelling from the
+    /// query, current serials, RRsets rotated by `rotation`.
     pub fn write(&self, query: &Query<'_>, snap: &Snapshot, rotation: usize, out: &mut Vec<u8>) {
         out.clear();
         out.extend_from_slice(&self.bytes);
         out[..2].copy_from_slice(&query.id.to_be_bytes());
-        let keep = FLAG_RD | FLAG_CD;
-        let flags = u16::from_be_bytes([out[2], out[3]]) & !keep | (query.flags & keep);
+        let flags = u16::from_be_bytes([out[2], out[3]]) & !FLAG_RD | (query.flags & FLAG_RD);
         out[2..4].copy_from_slice(&flags.to_be_bytes());
         if let Some(question) = query.question
             && let Some(slot) = out.get_mut(12..12 + question.len())
@@ -158,8 +157,8 @@ impl AnswerCache {
         }
     }
 
-    /// The key of a question: its name lower-cased, type, class, then EDNS presence, DO and
-    /// the size limit.
+    /// The key of a question: its name lower-cased, type, class, then EDNS presence, DO,
+    /// EDNS version and the size limit.
     pub fn key_into(query: &Query<'_>, max_size: usize, key: &mut Vec<u8>) -> bool {
         let Some(question) = query.question else {
             return false;
@@ -168,11 +167,10 @@ impl AnswerCache {
         let (name, type_class) = question.split_at(question.len().saturating_sub(4));
         key.extend(name.iter().map(u8::to_ascii_lowercase));
         key.extend_from_slice(type_class);
-        let edns = match query.edns {
-            Some(e) => 1 | (u8::from(e.dnssec_ok) << 1),
-            None => 0,
-        };
-        key.push(edns);
+        match query.edns {
+            Some(e) => key.extend_from_slice(&[1 | (u8::from(e.dnssec_ok) << 1), e.version]),
+            None => key.push(0),
+        }
         key.extend_from_slice(&(max_size.min(usize::from(u16::MAX)) as u16).to_be_bytes());
         true
     }

@@ -66,7 +66,12 @@ pub struct ResponseEdns {
     pub payload: u16,
     /// Echo of the query's DO bit (RFC 3225).
     pub dnssec_ok: bool,
+    /// An Extended DNS Error info code (RFC 8914), e.g. 20 "Not Authoritative".
+    pub ede: Option<u16>,
 }
+
+/// Bytes of an EDE option without text.
+const EDE_SIZE: usize = 6;
 
 /// How big the message may get and how to cut it.
 #[derive(Debug, Clone, Copy)]
@@ -465,7 +470,12 @@ pub fn encode(
     scratch.compressor.reset();
     let mut layout = Layout::default();
     out.extend_from_slice(&[0; 12]);
-    let reserve = limits.reserve + if edns.is_some() { OPT_SIZE } else { 0 };
+    let opt_size = match edns {
+        Some(e) if e.ede.is_some() => OPT_SIZE + EDE_SIZE,
+        Some(_) => OPT_SIZE,
+        None => 0,
+    };
+    let reserve = limits.reserve + opt_size;
     let room = limits.max_size.min(MAX_MESSAGE).saturating_sub(reserve);
     let mut writer = Writer {
         buf: out,
@@ -549,7 +559,15 @@ pub fn encode(
         buf.extend_from_slice(&41u16.to_be_bytes());
         buf.extend_from_slice(&edns.payload.to_be_bytes());
         buf.extend_from_slice(&[rcode_high, 0, if edns.dnssec_ok { 0x80 } else { 0 }, 0]);
-        buf.extend_from_slice(&0u16.to_be_bytes());
+        match edns.ede {
+            Some(code) => {
+                buf.extend_from_slice(&(EDE_SIZE as u16).to_be_bytes());
+                buf.extend_from_slice(&15u16.to_be_bytes());
+                buf.extend_from_slice(&2u16.to_be_bytes());
+                buf.extend_from_slice(&code.to_be_bytes());
+            }
+            None => buf.extend_from_slice(&0u16.to_be_bytes()),
+        }
         counts[3] += 1;
     }
     write_header(out, header, layout.truncated, counts);

@@ -10,6 +10,7 @@
 //! Graceful shutdown stops accepting and lets in-flight answers finish.
 
 pub mod cache;
+mod chaos;
 pub mod encode;
 mod mmsg;
 pub mod request;

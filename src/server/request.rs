@@ -23,8 +23,12 @@ pub const TYPE_IXFR: u16 = 251;
 pub enum Reject {
     /// Not worth an answer (a response, or shorter than a header).
     Drop,
-    /// Malformed: answer FORMERR with this header.
-    FormErr { id: u16, flags: u16 },
+    /// Malformed: answer FORMERR with this header (and the question, when it was readable).
+    FormErr {
+        id: u16,
+        flags: u16,
+        question: Option<(usize, usize)>,
+    },
 }
 
 /// The EDNS facts of a query's OPT record.
@@ -155,7 +159,11 @@ impl<'a> Query<'a> {
         if raw.len() < 12 || flags & FLAG_QR != 0 {
             return Err(Reject::Drop);
         }
-        let formerr = Reject::FormErr { id, flags };
+        let mut formerr = Reject::FormErr {
+            id,
+            flags,
+            question: None,
+        };
         let counts = [4, 6, 8, 10].map(|at| u16_at(raw, at).unwrap_or(0));
         let mut query = Query {
             id,
@@ -178,6 +186,11 @@ impl<'a> Query<'a> {
             query.qtype = u16_at(raw, name_end).ok_or(formerr)?;
             query.qclass = u16_at(raw, name_end + 2).ok_or(formerr)?;
             query.question = Some(&raw[at..name_end + 4]);
+            formerr = Reject::FormErr {
+                id,
+                flags,
+                question: Some((at, name_end + 4)),
+            };
             at = name_end + 4;
         }
         let total = usize::from(counts[1]) + usize::from(counts[2]) + usize::from(counts[3]);

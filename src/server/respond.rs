@@ -32,6 +32,8 @@ use crate::metrics::{AnswerSource, Metrics};
 pub const EDNS_PAYLOAD: u16 = 1232;
 /// UDP message size without EDNS (RFC 1035 §4.2.1).
 pub const PLAIN_UDP: u16 = 512;
+/// RFC 8914 info code "Not Authoritative".
+const EDE_NOT_AUTHORITATIVE: u16 = 20;
 
 /// Which transport a query came over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,8 +149,13 @@ impl Responder {
         let query = match Query::parse(packet) {
             Ok(query) => query,
             Err(Reject::Drop) => return Outcome::Drop,
-            Err(Reject::FormErr { id, flags }) => {
-                self.error_reply(id, flags, ResponseCode::FormErr, out, scratch);
+            Err(Reject::FormErr {
+                id,
+                flags,
+                question,
+            }) => {
+                let question = question.map(|(from, to)| &packet[from..to]);
+                self.error_reply(id, flags, question, ResponseCode::FormErr, out, scratch);
                 self.metrics.query(
                     0,
                     ResponseCode::FormErr,
@@ -162,7 +169,8 @@ impl Responder {
         let size = max_size(&query, transport);
         let cacheable = AnswerCache::key_into(&query, size, &mut scratch.key)
             && query.tsig_at.is_none()
-            && query.opcode == 0;
+            && query.opcode == 0
+            && query.edns.is_none_or(|e| e.version == 0);
         if cacheable && let Some(entry) = self.cache.get(&scratch.key, &snap) {
             let rotation = if self.settings.rotate {
                 scratch.rotation
@@ -226,17 +234,17 @@ impl Responder {
         };
         let class = DNSClass::from(query.qclass);
         let qtype = RecordType::from(query.qtype);
+        let Ok(name) = Name::read(&mut BinDecoder::new(question)) else {
+            return error(ResponseCode::FormErr);
+        };
+        if class == DNSClass::CH {
+            return (super::chaos::answer(&name, qtype), query.qtype);
+        }
         if !matches!(class, DNSClass::IN | DNSClass::ANY)
             || matches!(qtype, RecordType::AXFR | RecordType::IXFR)
         {
             return error(ResponseCode::Refused);
         }
-        if matches!(qtype, RecordType::OPT) {
-            return error(ResponseCode::FormErr);
-        }
-        let Ok(name) = Name::read(&mut BinDecoder::new(question)) else {
-            return error(ResponseCode::FormErr);
-        };
         let room = size.saturating_sub(12 + question.len());
         let answer = dns::lookup(snap, &self.settings.ttl, &name, qtype, room);
         (answer, query.qtype)
@@ -258,12 +266,15 @@ impl Responder {
             recursion_desired: query.recursion_desired(),
             recursion_available: self.settings.recursion_available,
             authentic_data: false,
-            checking_disabled: query.checking_disabled(),
+            checking_disabled: false,
             rcode: answer.rcode,
         };
+        // RFC 8914 §4.21: a name in none of our zones, refused, says so.
+        let not_ours = answer.forward == Forward::Question && answer.rcode == ResponseCode::Refused;
         let edns = query.edns.map(|e| ResponseEdns {
             payload: EDNS_PAYLOAD,
             dnssec_ok: e.dnssec_ok,
+            ede: not_ours.then_some(EDE_NOT_AUTHORITATIVE),
         });
         let limits = Limits {
             max_size: size,
@@ -288,6 +299,7 @@ impl Responder {
         &self,
         id: u16,
         flags: u16,
+        question: Option<&[u8]>,
         rcode: ResponseCode,
         out: &mut Vec<u8>,
         scratch: &mut Scratch,
@@ -299,7 +311,7 @@ impl Responder {
             recursion_desired: flags & super::request::FLAG_RD != 0,
             recursion_available: self.settings.recursion_available,
             authentic_data: false,
-            checking_disabled: flags & super::request::FLAG_CD != 0,
+            checking_disabled: false,
             rcode,
         };
         let limits = Limits {
@@ -313,7 +325,7 @@ impl Responder {
             out,
             &mut scratch.encode,
             header,
-            None,
+            question,
             Sections::of(&Answer::error(rcode)),
             None,
             limits,
@@ -441,6 +453,7 @@ impl Responder {
         let edns = pending.edns.map(|e| ResponseEdns {
             payload: EDNS_PAYLOAD,
             dnssec_ok: e.dnssec_ok,
+            ede: None,
         });
         let limits = Limits {
             max_size: pending.size,

@@ -68,10 +68,11 @@ impl Shared {
     fn admit(&self) -> (u64, Arc<AtomicU64>, CancellationToken) {
         let mut registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
         if registry.open.len() >= self.settings.max_connections {
+            // The idle longest; among equals, the oldest.
             let idlest = registry
                 .open
                 .iter()
-                .min_by_key(|(_, (activity, _))| activity.load(Ordering::Relaxed))
+                .min_by_key(|(id, (activity, _))| (activity.load(Ordering::Relaxed), **id))
                 .map(|(id, _)| *id);
             if let Some((_, cancel)) = idlest.and_then(|id| registry.open.remove(&id)) {
                 cancel.cancel();

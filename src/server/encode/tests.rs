@@ -91,6 +91,7 @@ fn rfc2181_s9_truncation_leaves_out_whole_rrsets_and_keeps_opt() {
     let edns = ResponseEdns {
         payload: 1232,
         dnssec_ok: true,
+        ede: None,
     };
     let mut out = Vec::new();
     let layout = encode(

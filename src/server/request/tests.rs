@@ -42,9 +42,16 @@ fn reads_a_plain_query_and_its_edns() {
 #[test]
 fn malformed_queries_are_rejected_alike() {
     let plain = packet(None, OpCode::Query, 1);
+    let flags = u16::from_be_bytes([plain[2], plain[3]]);
     let formerr = Err(Reject::FormErr {
         id: 77,
-        flags: u16::from_be_bytes([plain[2], plain[3]]),
+        flags,
+        question: None,
+    });
+    let formerr_q = Err(Reject::FormErr {
+        id: 77,
+        flags,
+        question: Some((12, 12 + 13 + 4)),
     });
     let mut response = plain.clone();
     response[2] |= 0x80;
@@ -58,8 +65,12 @@ fn malformed_queries_are_rejected_alike() {
         ("response", response, Err(Reject::Drop)),
         ("two questions", packet(None, OpCode::Query, 2), formerr),
         ("truncated", plain[..plain.len() - 1].to_vec(), formerr),
-        ("trailing bytes", [plain.clone(), vec![0]].concat(), formerr),
-        ("broken EDNS option", broken_option, formerr),
+        (
+            "trailing bytes",
+            [plain.clone(), vec![0]].concat(),
+            formerr_q,
+        ),
+        ("broken EDNS option", broken_option, formerr_q),
     ];
     for (case, bytes, want) in cases {
         assert_eq!(Query::parse(&bytes).map(|_| ()), want, "{case}");

@@ -10,6 +10,7 @@
 
 mod entries;
 mod parse;
+mod rdata;
 
 pub use parse::{DEFAULT_MAX_BYTES, Limits};
 

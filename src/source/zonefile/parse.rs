@@ -16,10 +16,11 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use hickory_proto::rr::{Name, Record};
+use hickory_proto::rr::{DNSClass, Name, Record};
 use hickory_proto::serialize::txt::{Parser, parse_ttl};
 
 use super::entries::{self, Entry};
+use super::rdata;
 
 /// Entries handed to hickory's parser at once.
 const CHUNK_ENTRIES: usize = 1000;
@@ -143,6 +144,26 @@ fn resolve(word: &str, origin: &Name) -> Result<Name, String> {
     Name::parse(word, Some(origin)).map_err(|e| format!("bad name {word:?}: {e}"))
 }
 
+/// The TTL and class fields after the owner (either order, both optional), and how many
+/// tokens they take.
+fn ttl_and_class(rest: &[rdata::Token]) -> (Option<u32>, Option<DNSClass>, usize) {
+    let (mut ttl, mut class, mut used) = (None, None, 0);
+    for t in rest.iter().take(2) {
+        if class.is_none() && is_class(&t.raw) {
+            class = t.raw.to_ascii_uppercase().parse().ok();
+        } else if ttl.is_none()
+            && !t.quoted
+            && let Ok(v) = parse_ttl(&t.raw)
+        {
+            ttl = Some(v);
+        } else {
+            break;
+        }
+        used += 1;
+    }
+    (ttl, class, used)
+}
+
 fn is_class(word: &str) -> bool {
     matches!(
         word.to_ascii_uppercase().as_str(),
@@ -225,25 +246,27 @@ impl Walk {
     }
 
     fn record(&mut self, entry: Entry, at: Origin) -> Result<(), ParseError> {
-        let mut words = entry.words();
-        let owner = if entry.blank_owner {
-            None
-        } else {
-            let word = words.next().unwrap_or("@");
-            Some(resolve(word, &self.context.origin).map_err(|m| err(&at, m))?)
+        let tokens = rdata::tokenize(&entry.text).map_err(|m| err(&at, m))?;
+        let (owner, rest) = match (entry.blank_owner, tokens.split_first()) {
+            (false, Some((first, rest))) => {
+                let owner = resolve(&first.raw, &self.context.origin).map_err(|m| err(&at, m))?;
+                (Some(owner), rest)
+            }
+            _ => (None, &tokens[..]),
         };
-        let ttl = words
-            .take(2)
-            .filter(|w| !is_class(w))
-            .find_map(|w| parse_ttl(w).ok());
-        if self.queue.len() >= CHUNK_ENTRIES && owner.is_some() {
-            self.flush()?;
+        let (ttl, class, fields) = ttl_and_class(rest);
+        if let Some(record) = self.read_here(owner.as_ref(), ttl, class, &rest[fields..], &at)? {
+            self.records.push(record);
+        } else {
+            if self.queue.len() >= CHUNK_ENTRIES && owner.is_some() {
+                self.flush()?;
+            }
+            self.queue.push(Queued {
+                text: entry.text,
+                at,
+                context: self.context.clone(),
+            });
         }
-        self.queue.push(Queued {
-            text: entry.text,
-            at,
-            context: self.context.clone(),
-        });
         self.records_seen = true;
         if let Some(owner) = owner {
             self.context.last_owner = Some(owner);
@@ -252,6 +275,37 @@ impl Walk {
             self.context.last_ttl = ttl;
         }
         Ok(())
+    }
+
+    /// A record of a type (or in a form) hickory cannot read, read here; `None` for the rest.
+    fn read_here(
+        &self,
+        owner: Option<&Name>,
+        ttl: Option<u32>,
+        class: Option<DNSClass>,
+        fields: &[rdata::Token],
+        at: &Origin,
+    ) -> Result<Option<Record>, ParseError> {
+        let Some((rtype, data)) = fields.split_first() else {
+            return Ok(None);
+        };
+        let Some(rtype) = rdata::record_type(&rtype.raw) else {
+            return Ok(None);
+        };
+        let Some(data) = rdata::parse(rtype, data, &self.context.origin).map_err(|m| err(at, m))?
+        else {
+            return Ok(None);
+        };
+        let owner = owner
+            .or(self.context.last_owner.as_ref())
+            .ok_or_else(|| err(at, "record name not specified"))?;
+        let ttl = ttl
+            .or(self.context.default_ttl)
+            .or(self.context.last_ttl)
+            .ok_or_else(|| err(at, "record ttl not specified"))?;
+        let mut record = Record::from_rdata(owner.clone(), ttl, data);
+        record.dns_class = class.unwrap_or(DNSClass::IN);
+        Ok(Some(record))
     }
 
     /// Parse what is queued.
