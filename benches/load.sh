@@ -11,6 +11,7 @@
 #   SERVERS="srvd knot nsd"   which servers to run, in this order
 #   SRVD_BIN=path     use this srvd binary instead of `cargo build --release`
 #   KEEP=1            keep the work directory (zone, configs, logs, dnsperf output)
+#   MODE=udp          transport of every dnsperf run: udp (default) or tcp (`dnsperf -m tcp`)
 #
 # One data set is generated: bench.test.zone with A records e<k>.s<n>.bench.test. and SRV
 # records _http._tcp.s<n>.bench.test. pointing at them (plus SOA/NS), and a dnsperf query
@@ -20,6 +21,16 @@
 # Per server: QPS at saturation (no rate limit), server CPU seconds per 1k answers during
 # that run (utime+stime from /proc of the server and its child processes), and server CPU%
 # at a fixed RATE. Then the ratio srvd/Knot of each figure. Output: a Markdown table.
+#
+# MODE=tcp: the same runs over TCP. dnsperf -m tcp opens one TCP connection per client (-c)
+# and keeps it for the whole run (no -O num-queries-per-conn, so no reconnects); -q caps the
+# queries in flight over all of them (-q 200 -c 4: ~50 pipelined per connection). Each server
+# answers TCP with one worker too (srvd: the tokio runtime, one thread when pinned to one CPU;
+# Knot `tcp-workers: 1`; NSD: its one server process). The sanity check uses dig +tcp.
+# dnsperf writes every query with its own send() and does not set TCP_NODELAY, so over TCP the
+# QPS depends on how a server drains a pipelined connection (one message per event-loop turn
+# or a whole buffer at once) and on -c/-q, and both sides can idle waiting on each other: read
+# the CPU columns, and try other depths (e.g. CLIENTS=50: 4 queries in flight per connection).
 #
 # Traffic goes to 127.0.0.1 only; every dnsperf run is bounded by -l; every server is a child
 # of this script, stopped by PID (and on exit by the trap).
@@ -32,6 +43,7 @@ RATE=${RATE:-20000}
 CLIENTS=${CLIENTS:-4}
 OUTSTANDING=${OUTSTANDING:-200}
 SERVERS=${SERVERS:-"srvd knot nsd"}
+MODE=${MODE:-udp}
 ZONE=bench.test
 SERVER_CPU=0
 CLIENT_CPU=1
@@ -46,6 +58,11 @@ die() { log "load.sh: $*"; exit 1; }
 
 [[ $N =~ ^[1-9][0-9]*$ && $K =~ ^[1-9][0-9]*$ ]] || die "N and K must be positive integers"
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive integer"
+case $MODE in
+    udp) MODE_ARGS=() DIG_MODE=() ;;   # dnsperf's default transport: the UDP command as before
+    tcp) MODE_ARGS=(-m tcp) DIG_MODE=(+tcp) ;;
+    *) die "MODE must be udp or tcp" ;;
+esac
 
 # --- children and cleanup -------------------------------------------------------------------
 
@@ -182,7 +199,7 @@ run_dnsperf() {
     # In the background so that a signal reaches our trap at once (bash defers traps until a
     # foreground child ends); the trap stops it too.
     taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" \
-        -l "$DURATION" -c "$CLIENTS" -t 2 "$@" >"$out" 2>&1 &
+        -l "$DURATION" -c "$CLIENTS" -t 2 ${MODE_ARGS[@]+"${MODE_ARGS[@]}"} "$@" >"$out" 2>&1 &
     DNSPERF_PID=$!
     wait "$DNSPERF_PID" || rc=$?
     DNSPERF_PID=""
@@ -322,11 +339,12 @@ declare -A QPS CPU1K CPURATE RATEQPS CODES LOST CLIENTCPU SERVERSAT
 
 check_answers() {
     local name=$1 port=$2 a srv nx
-    a=$(dig +tries=1 +time=2 +noall +answer -p "$port" @127.0.0.1 "e0.s0.$ZONE." A | grep -c . || true)
-    srv=$(dig +tries=1 +time=2 -p "$port" @127.0.0.1 "_http._tcp.s0.$ZONE." SRV |
+    local -a d=(dig +tries=1 +time=2 ${DIG_MODE[@]+"${DIG_MODE[@]}"} -p "$port" @127.0.0.1)
+    a=$("${d[@]}" +noall +answer "e0.s0.$ZONE." A | grep -c . || true)
+    srv=$("${d[@]}" "_http._tcp.s0.$ZONE." SRV |
         sed -nE 's/.*ANSWER: ([0-9]+), AUTHORITY: ([0-9]+), ADDITIONAL: ([0-9]+).*/\1 ans, \3 add/p')
-    nx=$(dig +tries=1 +time=2 -p "$port" @127.0.0.1 "nx1.s0.$ZONE." A | sed -nE 's/.*status: ([A-Z]+).*/\1/p')
-    log "$name: A -> $a record(s); SRV -> $srv; nx -> $nx"
+    nx=$("${d[@]}" "nx1.s0.$ZONE." A | sed -nE 's/.*status: ([A-Z]+).*/\1/p')
+    log "$name ($MODE): A -> $a record(s); SRV -> $srv; nx -> $nx"
 }
 
 measure() {
@@ -379,9 +397,17 @@ done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0 && a != "") printf "%.2f", a / b; else printf "-" }'; }
 
 echo
+if [[ $MODE == tcp ]]; then
+    echo "### srvd vs Knot DNS vs NSD over TCP: $N services x $K endpoints ($((N * K)) A + $((N * K)) SRV records)"
+    echo
+    echo "TCP over 127.0.0.1 (dnsperf -m tcp: $CLIENTS connections, one per client, open for the whole run; up to"
+    echo "$OUTSTANDING queries in flight over them at saturation, ~$((OUTSTANDING / CLIENTS)) pipelined per connection); server on CPU $SERVER_CPU"
+    echo "with one TCP worker (srvd: tokio on 1 CPU, Knot tcp-workers: 1, NSD server-count: 1), dnsperf on CPU $CLIENT_CPU; ${DURATION} s per run;"
+else
 echo "### srvd vs Knot DNS vs NSD: $N services x $K endpoints ($((N * K)) A + $((N * K)) SRV records)"
 echo
 echo "UDP over 127.0.0.1; server on CPU $SERVER_CPU, dnsperf on CPU $CLIENT_CPU (-c $CLIENTS); ${DURATION} s per run;"
+fi
 echo "queries: ~47.5% A, ~47.5% SRV (${K} SRV + ${K} glue), ~5% NXDOMAIN; $(nproc) CPUs, $(uname -r)."
 echo
 echo "| server | QPS at saturation (-q $OUTSTANDING) | server CPU s / 1k answers | server CPU % at $RATE qps | achieved qps | lost | server CPU % at saturation | dnsperf CPU % | response codes |"
@@ -398,3 +424,12 @@ fi
 echo
 echo "QPS: higher is better; CPU columns: lower is better. If dnsperf CPU % is near 100 while the"
 echo "server's is well below, the client was the bottleneck and that QPS is a lower bound."
+if [[ $MODE == tcp ]]; then
+    echo
+    echo "dnsperf commands (saturation, fixed rate): \`taskset -c $CLIENT_CPU dnsperf -s 127.0.0.1 -p PORT -d queries.txt -l $DURATION -c $CLIENTS -t 2 -m tcp -q $OUTSTANDING\`,"
+    echo "\`... -m tcp -Q $RATE\` (dnsperf's default -T 1: one sending and one receiving thread)."
+    echo "dnsperf sends each query with its own write, without TCP_NODELAY; when server and dnsperf are"
+    echo "both well below 100% CPU, the run was bound by round trips on the $CLIENTS connections, not by"
+    echo "either side's CPU, and the QPS ratio says how servers drain pipelined connections, not capacity."
+    echo "Command: \`MODE=tcp benches/load.sh $N $K\`."
+fi
