@@ -38,6 +38,7 @@ use srvd::record::Service;
 use srvd::server::respond::{Outcome, Scratch};
 use srvd::server::{Responder, Settings, Transport};
 use srvd::source::{EtcdChange, Part, ServiceEntry, SourceId, Update};
+use srvd::xfr::XfrSettings;
 
 /// Endpoints per service.
 const K: usize = 3;
@@ -232,11 +233,17 @@ fn responder(handle: &IndexHandle, cache_bytes: u64) -> Responder {
         recursion_available: false,
         cache_bytes,
     };
-    Responder::new(handle.clone(), settings, None, Arc::new(Metrics::new()))
+    Responder::new(
+        handle.clone(),
+        settings,
+        None,
+        Arc::new(XfrSettings::default()),
+        Arc::new(Metrics::new()),
+    )
 }
 
 fn answer(r: &Responder, packet: &[u8], transport: Transport, out: &mut Vec<u8>, s: &mut Scratch) {
-    match r.respond(packet, transport, out, s) {
+    match r.respond(packet, transport, None, out, s) {
         Outcome::Reply => {}
         other => panic!("no reply: {other:?}"),
     }

@@ -151,10 +151,12 @@ pub async fn start(config: &Config, zones: Option<ZoneSet>) -> Result<RunningApp
         recursion_available: forwarder.is_some(),
         cache_bytes: config.cache_bytes,
     };
+    let xfr = Arc::new(config.xfr.clone());
     let responder = Arc::new(Responder::new(
         index.clone(),
         settings,
         forwarder.clone(),
+        xfr.clone(),
         metrics.clone(),
     ));
     let fd_limit = server::raise_fd_limit();
@@ -176,6 +178,20 @@ pub async fn start(config: &Config, zones: Option<ZoneSet>) -> Result<RunningApp
             addr: config.http,
             source,
         })?;
+    if xfr.has_notify() {
+        let notifier = crate::xfr::notify::Notifier {
+            settings: xfr.clone(),
+            required: required.clone(),
+            listen: config.listen.iter().map(SocketAddr::ip).collect(),
+            ttl: config.ttl,
+            metrics: metrics.clone(),
+        };
+        tasks.spawn(crate::xfr::notify::run(
+            index.clone(),
+            notifier,
+            stop.clone(),
+        ));
+    }
     if let Some(forwarder) = &forwarder {
         let background = forwarder.start(stop.clone());
         tasks.spawn(async move {

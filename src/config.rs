@@ -16,8 +16,10 @@ use hickory_proto::rr::Name;
 use crate::dns::TtlPolicy;
 use crate::forward::ForwardSettings;
 use crate::forward::upstream::parse_address;
+use crate::name_key::NameKey;
 use crate::source::etcd::connection::PASSWORD_ENV;
 use crate::source::etcd::{EtcdArgs, EtcdSettings};
+use crate::xfr::{AllowRule, Keyring, NotifyTarget, XfrSettings};
 
 /// Default DNS listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5353";
@@ -94,6 +96,22 @@ pub struct FileConfig {
     pub etcd_user: Option<String>,
     /// File holding the etcd password (else `SRVD_ETCD_PASSWORD`).
     pub etcd_password_file: Option<PathBuf>,
+    /// TSIG keys, BIND `key` statements (`tsig-keygen` output).
+    pub tsig_key_file: Option<PathBuf>,
+    /// Who may transfer every zone: `PREFIX[,key=NAME]`.
+    pub allow_transfer: Option<Vec<String>>,
+    /// Secondaries told by NOTIFY when a zone changes: `ADDR:PORT[,key=NAME]`.
+    pub notify: Option<Vec<String>>,
+    /// Per-zone transfer settings (`[transfer."example.org."]`) replacing the global lists.
+    pub transfer: Option<std::collections::BTreeMap<String, ZoneTransfer>>,
+}
+
+/// One zone's `[transfer."ZONE"]` table: lists that replace the global ones for it.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneTransfer {
+    pub allow_transfer: Option<Vec<String>>,
+    pub notify: Option<Vec<String>>,
 }
 
 impl FileConfig {
@@ -144,7 +162,11 @@ impl FileConfig {
             forward_policy,
             forward_cache_size,
             forward_max_concurrent,
-            domain
+            domain,
+            tsig_key_file,
+            allow_transfer,
+            notify,
+            transfer
         );
         self
     }
@@ -172,7 +194,7 @@ impl FileConfig {
 }
 
 /// The validated configuration srvd runs with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Config {
     pub listen: Vec<SocketAddr>,
     pub zones: PathBuf,
@@ -193,6 +215,8 @@ pub struct Config {
     pub etcd: Option<EtcdSettings>,
     /// Forwarding (disabled when it names no upstream).
     pub forward: ForwardSettings,
+    /// Zone transfers, NOTIFY and TSIG (nobody may transfer unless allowed).
+    pub xfr: XfrSettings,
 }
 
 fn default_addr(s: &str) -> SocketAddr {
@@ -207,6 +231,7 @@ impl Config {
         let mut problems = Vec::new();
         let etcd = etcd_settings(&file, &etcd, &mut problems);
         let forward = forward_settings(&file, &mut problems);
+        let xfr = xfr_settings(&file, &mut problems);
         let zone_limits = file.zone_limits();
         let ttl = TtlPolicy {
             default: file.ttl.unwrap_or(5),
@@ -278,6 +303,7 @@ impl Config {
         }
         Ok(Config {
             forward,
+            xfr,
             zone_limits,
             udp_workers,
             tcp_max_connections: file.tcp_max_connections,
@@ -365,6 +391,59 @@ fn forward_settings(file: &FileConfig, problems: &mut Vec<ConfigError>) -> Forwa
         cache_bytes: file.forward_cache_size.unwrap_or(DEFAULT_FORWARD_CACHE_MB) << 20,
         max_concurrent,
     }
+}
+
+/// Keys, transfer rules and NOTIFY targets, every rule checked against the key file.
+fn xfr_settings(file: &FileConfig, problems: &mut Vec<ConfigError>) -> XfrSettings {
+    let keys = match &file.tsig_key_file {
+        None => Keyring::default(),
+        Some(path) => Keyring::load(path).unwrap_or_else(|e| {
+            problems.push(ConfigError::Invalid(format!("--tsig-key-file {e}")));
+            Keyring::default()
+        }),
+    };
+    let (allow, notify) = xfr_lists(&file.allow_transfer, &file.notify, &keys, problems);
+    let mut zones = std::collections::HashMap::new();
+    for (zone, table) in file.transfer.iter().flatten() {
+        let Ok(name) = Name::from_ascii(zone) else {
+            problems.push(ConfigError::Invalid(format!(
+                "[transfer.{zone:?}]: not a domain name"
+            )));
+            continue;
+        };
+        let lists = xfr_lists(&table.allow_transfer, &table.notify, &keys, problems);
+        zones.insert(NameKey::new(&name), lists);
+    }
+    XfrSettings {
+        keys,
+        allow,
+        notify,
+        zones,
+        key_file: file.tsig_key_file.clone(),
+    }
+}
+
+/// One pair of `allow_transfer` and `notify` lists, parsed; each bad entry reported.
+fn xfr_lists(
+    allow: &Option<Vec<String>>,
+    notify: &Option<Vec<String>>,
+    keys: &Keyring,
+    problems: &mut Vec<ConfigError>,
+) -> (Vec<AllowRule>, Vec<NotifyTarget>) {
+    let mut report = |e: crate::xfr::XfrConfigError| {
+        problems.push(ConfigError::Invalid(e.to_string()));
+    };
+    let entries = |list: &Option<Vec<String>>| {
+        let list: Vec<String> = list.iter().flatten().cloned().collect();
+        list.into_iter().filter(|a| !a.trim().is_empty())
+    };
+    let allow = entries(allow)
+        .filter_map(|a| AllowRule::parse(&a, keys).map_err(&mut report).ok())
+        .collect();
+    let notify = entries(notify)
+        .filter_map(|n| NotifyTarget::parse(&n, keys).map_err(&mut report).ok())
+        .collect();
+    (allow, notify)
 }
 
 fn etcd_settings(
@@ -471,6 +550,36 @@ mod tests {
         };
         let problems = Config::from_file_config(file, EtcdArgs::default()).unwrap_err();
         assert_eq!(problems.len(), 1, "domain without etcd: {problems:?}");
+    }
+
+    #[test]
+    fn transfer_rules_name_keys_from_the_key_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys.conf");
+        std::fs::write(
+            &keys,
+            "key \"xfr\" {\n algorithm hmac-sha256;\n secret \"c2VjcmV0c2VjcmV0\";\n};\n",
+        )
+        .unwrap();
+        let file: FileConfig = toml::from_str(&format!(
+            "tsig_key_file = {keys:?}\nallow_transfer = [\"127.0.0.0/8,key=xfr\"]\n\
+             notify = [\"127.0.0.1:5300,key=xfr\"]\n\
+             [transfer.\"example.org.\"]\nallow_transfer = [\"192.0.2.1\"]\n"
+        ))
+        .unwrap();
+        let c = Config::from_file_config(file, EtcdArgs::default()).unwrap();
+        assert_eq!(c.xfr.allow.len(), 1);
+        assert_eq!(c.xfr.notify[0].addr.port(), 5300);
+        assert_eq!(c.xfr.zones.len(), 1);
+
+        let file = FileConfig {
+            allow_transfer: Some(vec!["127.0.0.1,key=missing".into(), "nonsense".into()]),
+            notify: Some(vec!["127.0.0.1".into()]),
+            tsig_key_file: Some(dir.path().join("absent.conf")),
+            ..FileConfig::default()
+        };
+        let problems = Config::from_file_config(file, EtcdArgs::default()).unwrap_err();
+        assert_eq!(problems.len(), 4, "{problems:?}");
     }
 
     #[test]

@@ -58,6 +58,20 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
     state
         .metrics
         .set_index(snap.generation, snap.etcd_revision, &names);
+    let depths = state.index.journal_depths();
+    let zones: Vec<(String, u32, usize)> = snap
+        .zones()
+        .iter()
+        .map(|zone| {
+            let depth = depths.iter().find(|(n, _)| *n == zone.origin);
+            (
+                zone.origin.to_ascii(),
+                zone.serial,
+                depth.map_or(0, |d| d.1),
+            )
+        })
+        .collect();
+    state.metrics.set_zones(&zones);
     let cache = state.responder.cache();
     state.metrics.set_cache(cache.entries(), cache.bytes());
     let body = state.metrics.render();

@@ -114,6 +114,26 @@ struct ServeArgs {
     /// Zone served from etcd; repeat for more (e.g. skydns.local.).
     #[arg(long, value_name = "ZONE")]
     domain: Vec<String>,
+    /// TSIG keys in BIND's format (what `tsig-keygen NAME` prints); hmac-sha256, hmac-sha384,
+    /// hmac-sha512.
+    #[arg(long, value_name = "FILE", help_heading = "Zone transfers")]
+    tsig_key_file: Option<PathBuf>,
+    /// Allow AXFR/IXFR from this address or prefix, with `,key=NAME` only when signed with
+    /// that TSIG key; repeatable. Without any, every transfer is REFUSED.
+    #[arg(
+        long,
+        value_name = "PREFIX[,key=NAME]",
+        help_heading = "Zone transfers"
+    )]
+    allow_transfer: Vec<String>,
+    /// Send NOTIFY to this secondary when a zone's serial changes (signed with `,key=NAME`);
+    /// repeatable. Per-zone lists: the config file's [transfer."ZONE"] tables.
+    #[arg(
+        long,
+        value_name = "ADDR:PORT[,key=NAME]",
+        help_heading = "Zone transfers"
+    )]
+    notify: Vec<String>,
 }
 
 impl ServeArgs {
@@ -142,6 +162,9 @@ impl ServeArgs {
             forward_cache_size: self.forward_cache_size,
             forward_max_concurrent: self.forward_max_concurrent,
             domain: (!self.domain.is_empty()).then(|| self.domain.clone()),
+            tsig_key_file: self.tsig_key_file.clone(),
+            allow_transfer: (!self.allow_transfer.is_empty()).then(|| self.allow_transfer.clone()),
+            notify: (!self.notify.is_empty()).then(|| self.notify.clone()),
             ..FileConfig::default()
         }
     }

@@ -77,6 +77,7 @@ pub struct Metrics {
     tcp_open: Gauge,
     tcp_evicted: Counter,
     forward: ForwardMetrics,
+    xfr: XfrMetrics,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -98,6 +99,68 @@ struct UpstreamResultLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
     result: String,
+}
+
+/// Zone transfer and NOTIFY metrics.
+struct XfrMetrics {
+    transfers: Family<TransferLabels, Counter>,
+    notifies_sent: Counter,
+    notifies_acked: Counter,
+    journal: Family<ZoneLabels, Gauge>,
+    serial: Family<ZoneLabels, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TransferLabels {
+    kind: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ZoneLabels {
+    zone: String,
+}
+
+impl XfrMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let transfers = Family::<TransferLabels, Counter>::default();
+        registry.register(
+            "transfers",
+            "Zone transfers by kind (axfr, ixfr) and result (full, incremental, current, refused, notauth, error)",
+            transfers.clone(),
+        );
+        let notifies_sent = Counter::default();
+        registry.register(
+            "notify_sent",
+            "NOTIFY messages sent to secondaries",
+            notifies_sent.clone(),
+        );
+        let notifies_acked = Counter::default();
+        registry.register(
+            "notify_acknowledged",
+            "NOTIFY messages a secondary answered",
+            notifies_acked.clone(),
+        );
+        let journal = Family::<ZoneLabels, Gauge>::default();
+        registry.register(
+            "journal_versions",
+            "Zone versions held for incremental transfers, per zone",
+            journal.clone(),
+        );
+        let serial = Family::<ZoneLabels, Gauge>::default();
+        registry.register(
+            "zone_serial",
+            "Current SOA serial, per zone",
+            serial.clone(),
+        );
+        XfrMetrics {
+            transfers,
+            notifies_sent,
+            notifies_acked,
+            journal,
+            serial,
+        }
+    }
 }
 
 /// Forwarding metrics.
@@ -172,6 +235,9 @@ pub fn rcode_name(rcode: ResponseCode) -> String {
         ResponseCode::NotImp => "NOTIMP".into(),
         ResponseCode::Refused => "REFUSED".into(),
         ResponseCode::BADVERS => "BADVERS".into(),
+        ResponseCode::NotAuth => "NOTAUTH".into(),
+        ResponseCode::YXDomain => "YXDOMAIN".into(),
+        ResponseCode::NXRRSet => "NXRRSET".into(),
         other => u16::from(other).to_string(),
     }
 }
@@ -285,7 +351,9 @@ impl Metrics {
             tcp_evicted.clone(),
         );
         let forward = ForwardMetrics::register(&mut registry);
+        let xfr = XfrMetrics::register(&mut registry);
         Metrics {
+            xfr,
             forward,
             registry,
             etcd_history_resets,
@@ -427,6 +495,40 @@ impl Metrics {
 
     pub fn forward_refused(&self) {
         self.forward.refused.inc();
+    }
+
+    /// A transfer request of `kind` (axfr, ixfr) ended with `result`.
+    pub fn transfer(&self, kind: &str, result: &str) {
+        self.xfr
+            .transfers
+            .get_or_create(&TransferLabels {
+                kind: kind.to_string(),
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn notify_sent(&self) {
+        self.xfr.notifies_sent.inc();
+    }
+
+    pub fn notify_acked(&self) {
+        self.xfr.notifies_acked.inc();
+    }
+
+    /// Per zone: its serial and the versions its journal holds.
+    pub fn set_zones(&self, zones: &[(String, u32, usize)]) {
+        for (zone, serial, depth) in zones {
+            let labels = ZoneLabels { zone: zone.clone() };
+            self.xfr
+                .serial
+                .get_or_create(&labels)
+                .set(i64::from(*serial));
+            self.xfr
+                .journal
+                .get_or_create(&labels)
+                .set(i64::try_from(*depth).unwrap_or(i64::MAX));
+        }
     }
 
     /// Set the index gauges (called by `http` before rendering).

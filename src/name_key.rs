@@ -90,7 +90,7 @@ impl NameKey {
     }
 
     /// The labels, root first, as they are stored (lower case, escaped).
-    pub fn labels(&self) -> impl Iterator<Item = &[u8]> {
+    pub fn labels(&self) -> impl DoubleEndedIterator<Item = &[u8]> {
         let bytes: &[u8] = &self.0;
         let body = bytes.strip_suffix(&[TERMINATOR]).unwrap_or(bytes);
         body.split(|&b| b == TERMINATOR)

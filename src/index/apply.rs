@@ -46,6 +46,30 @@ pub struct Indexer {
     dirty: bool,
 }
 
+/// The etcd part of a zone's serial after a change at `revision`: the revision itself, so
+/// every replica following the same etcd computes the same serial (a transaction's several
+/// keys share one revision). If etcd's history went back (an etcd restored from a backup) the
+/// serial must not: it moves one past where it was instead, and that is logged loudly.
+fn next_revision(before: Option<i64>, revision: i64, zone: &Name, loud: bool) -> i64 {
+    match before {
+        Some(before) if revision < before => {
+            if !loud {
+                return before + 1;
+            }
+            tracing::error!(
+                zone = %zone,
+                serial_revision = before,
+                etcd_revision = revision,
+                "etcd's revision went back (restored from a backup?): the zone's serial moves on \
+                 from its last value instead, so secondaries keep following; they will differ \
+                 from other replicas' serials until etcd's revision passes the old one"
+            );
+            before + 1
+        }
+        _ => revision,
+    }
+}
+
 /// Insert `entry` into the set at its name, replacing the entry with the same key.
 fn put_service(map: &mut OrdMap<NameKey, ServiceSet>, entry: ServiceEntry) {
     let key = entry.key.clone();
@@ -235,11 +259,17 @@ impl Indexer {
         self.note_changes(changed_names(&self.next.services, &services));
         self.next.services = services;
         self.next.etcd_revision = revision;
+        let previous = std::mem::take(&mut self.etcd_domains);
         self.etcd_domains = domains
             .into_iter()
             .map(|(name, rev)| {
                 let key = NameKey::new(&name);
-                (name.to_lowercase(), key, rev)
+                let before = previous.iter().find(|(_, k, _)| *k == key).map(|d| d.2);
+                (
+                    name.to_lowercase(),
+                    key,
+                    next_revision(before, rev, &name, true),
+                )
             })
             .collect();
         self.zones_dirty = true;
@@ -255,8 +285,8 @@ impl Indexer {
             .iter_mut()
             .filter(|(_, key, _)| name.is_at_or_below(key))
             .max_by_key(|(_, key, _)| key.label_count());
-        if let Some((_, _, last)) = closest {
-            *last = (*last).max(revision);
+        if let Some((name, _, last)) = closest {
+            *last = next_revision(Some(*last), revision, name, false);
             self.zones_dirty = true;
         }
     }

@@ -8,7 +8,9 @@
 //! does not build DNS answers and knows no TTL or protocol rule.
 
 mod apply;
+mod journal;
 mod snapshot;
 
 pub use apply::{Indexer, spawn_indexer};
+pub use journal::DEPTH as JOURNAL_DEPTH;
 pub use snapshot::{IndexHandle, Read, ServiceSet, Snapshot, Zone};

@@ -141,6 +141,45 @@ impl Snapshot {
         ancestors.into_iter().find(|a| self.delegations.contains(a))
     }
 
+    /// The owner names at or below `zone` whose stored data differs between `old` and this
+    /// snapshot: zone-file names, then etcd key names. Linear in what changed (the maps share
+    /// what did not).
+    pub fn changed_since(&self, old: &Snapshot, zone: &NameKey) -> (Vec<NameKey>, Vec<NameKey>) {
+        fn keys<V: PartialEq + Clone>(
+            old: &OrdMap<NameKey, V>,
+            new: &OrdMap<NameKey, V>,
+            zone: &NameKey,
+        ) -> Vec<NameKey> {
+            use imbl::ordmap::DiffItem;
+            old.diff(new)
+                .map(|item| match item {
+                    DiffItem::Add(k, _) | DiffItem::Remove(k, _) => k,
+                    DiffItem::Update { new: (k, _), .. } => k,
+                })
+                .filter(|k| k.is_at_or_below(zone))
+                .cloned()
+                .collect()
+        }
+        (
+            keys(&old.records, &self.records, zone),
+            keys(&old.services, &self.services, zone),
+        )
+    }
+
+    /// Every zone-file owner name and etcd key name at or below `zone`, in key order.
+    pub fn names_below<'a>(
+        &'a self,
+        zone: &NameKey,
+    ) -> (
+        impl Iterator<Item = &'a NameKey> + 'a,
+        impl Iterator<Item = &'a NameKey> + 'a,
+    ) {
+        (
+            self.records.range(subtree_range(zone)).map(|(k, _)| k),
+            self.services.range(subtree_range(zone)).map(|(k, _)| k),
+        )
+    }
+
     /// Whether a zone file has a wildcard anywhere below `apex`.
     pub fn has_wildcards_below(&self, apex: &NameKey) -> bool {
         self.wildcards.iter().any(|w| w.is_at_or_below(apex))
@@ -225,22 +264,54 @@ impl Snapshot {
     }
 }
 
-/// Where readers load the current snapshot from. Cloning shares the same slot.
+/// Where readers load the current snapshot from, and the recent versions of each zone.
+/// Cloning shares the same slot.
 #[derive(Clone)]
-pub struct IndexHandle(Arc<ArcSwap<Snapshot>>);
+pub struct IndexHandle {
+    current: Arc<ArcSwap<Snapshot>>,
+    journal: Arc<std::sync::Mutex<super::journal::Journal>>,
+    published: Arc<tokio::sync::watch::Sender<u64>>,
+}
 
 impl IndexHandle {
     pub fn new(initial: Snapshot) -> Self {
-        IndexHandle(Arc::new(ArcSwap::from_pointee(initial)))
+        let (published, _) = tokio::sync::watch::channel(initial.generation);
+        IndexHandle {
+            current: Arc::new(ArcSwap::from_pointee(initial)),
+            journal: Arc::default(),
+            published: Arc::new(published),
+        }
     }
 
     /// The current snapshot (lock-free).
     pub fn load(&self) -> Arc<Snapshot> {
-        self.0.load_full()
+        self.current.load_full()
+    }
+
+    /// Wakes whenever a snapshot is published (its generation).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.published.subscribe()
+    }
+
+    /// The snapshot at which `zone` had `serial`, while the journal still holds it.
+    pub fn version(&self, zone: &NameKey, serial: u32) -> Option<Arc<Snapshot>> {
+        self.journal().version(zone, serial)
+    }
+
+    /// Versions held per zone (for metrics).
+    pub fn journal_depths(&self) -> Vec<(Name, usize)> {
+        self.journal().depths()
+    }
+
+    fn journal(&self) -> std::sync::MutexGuard<'_, super::journal::Journal> {
+        self.journal.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(super) fn store(&self, snapshot: Arc<Snapshot>) {
-        self.0.store(snapshot);
+        self.journal().record(&snapshot);
+        let generation = snapshot.generation;
+        self.current.store(snapshot);
+        self.published.send_replace(generation);
     }
 }
 

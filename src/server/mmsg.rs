@@ -156,6 +156,25 @@ pub struct Peer {
 // SAFETY: sockaddr_storage is plain old data with no pointers.
 unsafe impl Send for Peer {}
 
+impl Peer {
+    /// The source's IP address.
+    pub fn ip(&self) -> Option<std::net::IpAddr> {
+        match i32::from(self.addr.ss_family) {
+            libc::AF_INET => {
+                // SAFETY: the kernel wrote a sockaddr_in here (family AF_INET).
+                let v4 = unsafe { &*(&self.addr as *const _ as *const libc::sockaddr_in) };
+                Some(std::net::Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr)).into())
+            }
+            libc::AF_INET6 => {
+                // SAFETY: the kernel wrote a sockaddr_in6 here (family AF_INET6).
+                let v6 = unsafe { &*(&self.addr as *const _ as *const libc::sockaddr_in6) };
+                Some(std::net::Ipv6Addr::from(v6.sin6_addr.s6_addr).into())
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Send one datagram to `peer` without blocking (dropped if the socket buffer is full).
 pub fn send_one(fd: RawFd, bytes: &[u8], peer: &Peer) {
     // SAFETY: `bytes` and `peer.addr` are valid for the duration of the call; `len` is the

@@ -17,6 +17,7 @@ pub mod request;
 pub mod respond;
 mod tcp;
 mod udp;
+pub mod xfr;
 
 use std::io;
 use std::net::SocketAddr;

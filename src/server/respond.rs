@@ -27,6 +27,8 @@ use crate::dns::{self, Answer, Forward, TtlPolicy};
 use crate::forward::{self, Forwarder, Served};
 use crate::index::{IndexHandle, Snapshot};
 use crate::metrics::{AnswerSource, Metrics};
+use crate::xfr::XfrSettings;
+use crate::xfr::tsig::Signer;
 
 /// UDP payload size we advertise and use at most (DNS flag day 2020).
 pub const EDNS_PAYLOAD: u16 = 1232;
@@ -52,6 +54,8 @@ pub enum Outcome {
     /// The answer needs an upstream: finish it with [`Responder::finish`] (which may wait up
     /// to the forwarding budget) without holding up other queries, then send it.
     Forward(Box<Pending>),
+    /// A zone transfer (TCP): send each message [`super::xfr::Stream::next`] writes.
+    Transfer(Box<super::xfr::Stream>),
 }
 
 /// A query waiting for an upstream's answer: what its reply needs from the query.
@@ -100,6 +104,7 @@ pub struct Responder {
     settings: Settings,
     cache: AnswerCache,
     forwarder: Option<Arc<Forwarder>>,
+    xfr: Arc<XfrSettings>,
     metrics: Arc<Metrics>,
 }
 
@@ -107,10 +112,15 @@ pub struct Responder {
 fn max_size(query: &Query<'_>, transport: Transport) -> usize {
     match transport {
         Transport::Tcp => encode::MAX_MESSAGE,
-        Transport::Udp => match query.edns {
-            Some(edns) => usize::from(edns.payload.clamp(PLAIN_UDP, EDNS_PAYLOAD)),
-            None => usize::from(PLAIN_UDP),
-        },
+        Transport::Udp => udp_size(query),
+    }
+}
+
+/// The size limit of a UDP reply: the requestor's EDNS payload (at most ours), else 512.
+pub fn udp_size(query: &Query<'_>) -> usize {
+    match query.edns {
+        Some(edns) => usize::from(edns.payload.clamp(PLAIN_UDP, EDNS_PAYLOAD)),
+        None => usize::from(PLAIN_UDP),
     }
 }
 
@@ -119,6 +129,7 @@ impl Responder {
         index: IndexHandle,
         settings: Settings,
         forwarder: Option<Arc<Forwarder>>,
+        xfr: Arc<XfrSettings>,
         metrics: Arc<Metrics>,
     ) -> Self {
         let cache = AnswerCache::new(settings.cache_bytes);
@@ -127,6 +138,7 @@ impl Responder {
             settings,
             cache,
             forwarder,
+            xfr,
             metrics,
         }
     }
@@ -136,11 +148,12 @@ impl Responder {
         &self.cache
     }
 
-    /// Write the reply to `packet` into `out`.
+    /// Write the reply to `packet` (from `peer`) into `out`.
     pub fn respond(
         &self,
         packet: &[u8],
         transport: Transport,
+        peer: Option<std::net::IpAddr>,
         out: &mut Vec<u8>,
         scratch: &mut Scratch,
     ) -> Outcome {
@@ -165,7 +178,33 @@ impl Responder {
                 return Outcome::Reply;
             }
         };
+        let signer = match query.tsig_at {
+            None => None,
+            Some(_) => {
+                match super::xfr::check_signature(&self.xfr.keys, &query, out, &mut scratch.encode)
+                {
+                    Ok(signer) => Some(signer),
+                    Err(super::xfr::BadSignature) => {
+                        self.metrics.query(
+                            query.qtype,
+                            ResponseCode::NotAuth,
+                            AnswerSource::Error,
+                            started.elapsed(),
+                        );
+                        return Outcome::Reply;
+                    }
+                }
+            }
+        };
         let snap = self.index.load();
+        if query.opcode == 0
+            && matches!(
+                RecordType::from(query.qtype),
+                RecordType::AXFR | RecordType::IXFR
+            )
+        {
+            return self.transfer(snap, &query, transport, peer, signer, out, scratch);
+        }
         let size = max_size(&query, transport);
         let cacheable = AnswerCache::key_into(&query, size, &mut scratch.key)
             && query.tsig_at.is_none()
@@ -187,14 +226,20 @@ impl Responder {
             return Outcome::Reply;
         }
         let (answer, qtype) = self.decide(&snap, &query, size);
+        // A signed question gets a signed answer from us, never a forwarded one.
         if answer.forward != Forward::No
+            && signer.is_none()
             && let Some(forwarder) = &self.forwarder
         {
             return self.forward(
                 forwarder, &query, answer, size, transport, out, scratch, started,
             );
         }
-        let layout = self.encode(&query, &answer, size, transport, out, scratch);
+        let reserve = signer.as_ref().map_or(0, Signer::record_size);
+        let layout = self.encode(&query, &answer, size, reserve, transport, out, scratch);
+        if let Some(mut signer) = signer {
+            signer.sign(out);
+        }
         if cacheable && answer.forward != Forward::Question {
             let entry = Entry::new(
                 out,
@@ -205,10 +250,8 @@ impl Responder {
                 qtype,
                 answer.rcode,
             );
+            // The first copy goes out unrotated; later hits rotate.
             self.cache.insert(&scratch.key, entry);
-            if self.settings.rotate {
-                // The first copy goes out unrotated; later hits rotate.
-            }
         }
         let source = if answer.authoritative {
             AnswerSource::Lookup
@@ -250,11 +293,13 @@ impl Responder {
         (answer, query.qtype)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn encode(
         &self,
         query: &Query<'_>,
         answer: &Answer,
         size: usize,
+        reserve: usize,
         transport: Transport,
         out: &mut Vec<u8>,
         scratch: &mut Scratch,
@@ -279,7 +324,7 @@ impl Responder {
         let limits = Limits {
             max_size: size,
             udp: transport == Transport::Udp,
-            reserve: 0,
+            reserve,
             rotatable: self.settings.rotate,
             ttl: TtlAdjust::Keep,
         };
@@ -477,5 +522,30 @@ impl Responder {
             AnswerSource::Forward,
             pending.started.elapsed(),
         );
+    }
+
+    /// An AXFR or IXFR request (see `server::xfr`).
+    #[allow(clippy::too_many_arguments)]
+    fn transfer(
+        &self,
+        snap: Arc<Snapshot>,
+        query: &Query<'_>,
+        transport: Transport,
+        peer: Option<std::net::IpAddr>,
+        signer: Option<Signer>,
+        out: &mut Vec<u8>,
+        scratch: &mut Scratch,
+    ) -> Outcome {
+        let cx = super::xfr::Context {
+            index: &self.index,
+            snap,
+            settings: &self.xfr,
+            ttl: self.settings.ttl,
+            metrics: &self.metrics,
+        };
+        match super::xfr::transfer(cx, query, transport, peer, signer, out, &mut scratch.encode) {
+            super::xfr::Requested::Reply => Outcome::Reply,
+            super::xfr::Requested::Stream(stream) => Outcome::Transfer(stream),
+        }
     }
 }

@@ -209,6 +209,25 @@ async fn read_message<R: AsyncReadExt + Unpin>(reader: &mut R, buf: &mut Vec<u8>
     reader.read_exact(buf).await.is_ok()
 }
 
+/// Write every message of a transfer; false when the connection failed.
+async fn send_stream<W: AsyncWriteExt + Unpin>(
+    stream: &mut super::xfr::Stream,
+    writer: &mut W,
+    reply: &mut Vec<u8>,
+) -> bool {
+    while stream.next(reply) {
+        let Ok(len) = u16::try_from(reply.len()) else {
+            return false;
+        };
+        if writer.write_all(&len.to_be_bytes()).await.is_err()
+            || writer.write_all(reply).await.is_err()
+        {
+            return false;
+        }
+    }
+    writer.flush().await.is_ok()
+}
+
 async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
@@ -240,13 +259,22 @@ async fn serve(
             }
         }
         activity.store(shared.now_ms(), Ordering::Relaxed);
-        match shared
-            .responder
-            .respond(&message, Transport::Tcp, &mut reply, &mut scratch)
-        {
+        match shared.responder.respond(
+            &message,
+            Transport::Tcp,
+            Some(peer.ip()),
+            &mut reply,
+            &mut scratch,
+        ) {
             Outcome::Reply => {}
             Outcome::Drop => continue,
             Outcome::Forward(pending) => shared.responder.finish(*pending, &mut reply).await,
+            Outcome::Transfer(mut stream) => {
+                if !send_stream(&mut stream, &mut writer, &mut reply).await {
+                    break;
+                }
+                continue;
+            }
         }
         let Ok(len) = u16::try_from(reply.len()) else {
             warn!(%peer, "reply larger than 64 KiB; closing");

@@ -87,7 +87,8 @@ fn serve(
                 if request.is_empty() {
                     return Outcome::Drop;
                 }
-                responder.respond(request, Transport::Udp, &mut reply, &mut scratch)
+                let peer = batch.peer(i).ip();
+                responder.respond(request, Transport::Udp, peer, &mut reply, &mut scratch)
             }))
             .unwrap_or_else(|_| {
                 error!("answering a UDP query panicked; dropped it");
@@ -95,7 +96,7 @@ fn serve(
             });
             match outcome {
                 Outcome::Reply => {}
-                Outcome::Drop => reply.clear(),
+                Outcome::Drop | Outcome::Transfer(_) => reply.clear(),
                 Outcome::Forward(pending) => {
                     reply.clear();
                     hand_off(&runtime, &responder, &replies, pending, batch.peer(i));

@@ -1,7 +1,8 @@
 //! The etcd source: a consistent snapshot of the prefix, then the watch stream from there.
 //!
 //! Start (and after a compaction or a rewind): range-read `<prefix>/` page by page at one
-//! revision R and hand the index an [`EtcdChange::Reset`] in parts; then watch from R+1 and
+//! revision R and hand the index an [`EtcdChange::Reset`] in parts, with the revision that last
+//! changed each domain (see [`history`]: deletes count); then watch from R+1 and
 //! hand over every event, in order, as [`EtcdChange::Put`] / [`EtcdChange::Delete`]. On any
 //! failure (etcd down, stream lost, partition detected by HTTP/2 keep-alive) it reconnects
 //! with backoff and resumes from the last fully handed-over revision + 1, so nothing is lost; a
@@ -18,6 +19,7 @@
 //! answers DNS.
 
 pub mod connection;
+mod history;
 mod leases;
 
 use std::path::PathBuf;
@@ -369,6 +371,11 @@ impl EtcdSource {
             .map(|(i, _)| i)
     }
 
+    /// The served domain of a raw etcd key, if it names a record.
+    fn domain_of_raw(&self, raw: &[u8]) -> Option<usize> {
+        self.etcd_key(raw).and_then(|key| self.domain_of(&key.name))
+    }
+
     /// Read the whole prefix at one revision and hand it to the index page by page as one
     /// split reset (the index swaps it in only when the last page is in).
     async fn snapshot(
@@ -411,15 +418,24 @@ impl EtcdSource {
                 .await?;
             let mut entries = Vec::with_capacity(kvs.len());
             for kv in &kvs {
-                if let Some(entry) = self.decode(kv) {
-                    if let Some(d) = self.domain_of(&entry.key) {
-                        self.domain_revisions[d] = self.domain_revisions[d].max(kv.mod_revision());
-                    }
-                    entries.push(entry);
+                // Bad values count too: the watch path counts them as the key's removal.
+                if let Some(d) = self.domain_of_raw(kv.key()) {
+                    self.domain_revisions[d] = self.domain_revisions[d].max(kv.mod_revision());
                 }
+                entries.extend(self.decode(kv));
             }
             drop(kvs);
             total += entries.len();
+            if !more {
+                self.domain_revisions = history::last_changes(
+                    client,
+                    &self.mapper.watch_prefix(),
+                    revision,
+                    &self.domain_revisions,
+                    |raw| self.domain_of_raw(raw),
+                )
+                .await;
+            }
             let part = Part::of_page(page, more);
             self.send(EtcdChange::Reset {
                 revision,

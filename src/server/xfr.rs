@@ -1,0 +1,299 @@
+//! The server side of signed queries and zone transfers: TSIG checks and signatures around
+//! the pipeline, access control, and transfer streams encoded message by message.
+//!
+//! - A signed query is checked (RFC 8945); a bad one gets NOTAUTH with the TSIG error, a good
+//!   one is answered as usual (never from the answer cache) and signed.
+//! - AXFR/IXFR: only for a zone apex srvd serves (else NOTAUTH), only to peers and keys the
+//!   zone allows (else REFUSED). Over TCP the transfer streams as many messages as it takes,
+//!   each signed; over UDP only IXFR, answered when it fits one datagram, else with the SOA
+//!   alone (RFC 1995 §2); AXFR over UDP is REFUSED.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+
+use super::encode::{self, Header, Limits, Sections, TtlAdjust};
+use super::request::Query;
+use super::respond::Transport;
+use crate::dns::{Answer, TtlPolicy};
+use crate::index::{IndexHandle, Snapshot};
+use crate::metrics::Metrics;
+use crate::xfr::XfrSettings;
+use crate::xfr::transfer::{Style, Transfer};
+use crate::xfr::tsig::{self, Checked, Signer};
+
+/// A transfer streaming over TCP: each call to [`Stream::next`] writes one message.
+pub struct Stream {
+    transfer: Transfer,
+    header: Header,
+    question: Vec<u8>,
+    signer: Option<Signer>,
+    sent: bool,
+    scratch: encode::Scratch,
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Stream({:?})", self.transfer.style)
+    }
+}
+
+impl Stream {
+    /// Write the next message into `out`; false when the transfer is complete.
+    pub fn next(&mut self, out: &mut Vec<u8>) -> bool {
+        let records = self.transfer.next_message();
+        if records.is_empty() && self.sent {
+            return false;
+        }
+        self.sent = true;
+        write_message(
+            out,
+            &mut self.scratch,
+            self.header,
+            &self.question,
+            &records,
+            encode::MAX_MESSAGE,
+            self.signer.as_mut(),
+        );
+        true
+    }
+}
+
+/// Encode one message of records (all in the answer section), signed when there is a signer.
+fn write_message(
+    out: &mut Vec<u8>,
+    scratch: &mut encode::Scratch,
+    header: Header,
+    question: &[u8],
+    records: &[Record],
+    max_size: usize,
+    signer: Option<&mut Signer>,
+) -> bool {
+    let limits = Limits {
+        max_size,
+        udp: false,
+        reserve: signer.as_ref().map_or(0, |s| s.record_size()),
+        rotatable: false,
+        ttl: TtlAdjust::Keep,
+    };
+    let sections = Sections {
+        answers: records,
+        authorities: &[],
+        additionals: &[],
+        partial: false,
+    };
+    let layout = encode::encode(out, scratch, header, Some(question), sections, None, limits);
+    if let Some(signer) = signer {
+        signer.sign(out);
+    }
+    !layout.truncated
+}
+
+/// A signed query failed its TSIG check; the error reply is written already.
+#[derive(Debug)]
+pub struct BadSignature;
+
+/// Check the TSIG of a signed query: a signer for the response, or the error answer written
+/// into `out`.
+pub fn check_signature(
+    keys: &crate::xfr::Keyring,
+    query: &Query<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut encode::Scratch,
+) -> Result<Signer, BadSignature> {
+    let checked = query
+        .tsig_at
+        .and_then(|at| tsig::Tsig::read(query.raw, at))
+        .map(|t| tsig::check(keys, query.raw, &t));
+    match checked {
+        Some(Checked::Valid { key, mac, .. }) => Ok(Signer::new(key, mac)),
+        Some(invalid) => {
+            error_header(query, ResponseCode::NotAuth, out, scratch);
+            tsig::append_error(out, &invalid);
+            Err(BadSignature)
+        }
+        None => {
+            error_header(query, ResponseCode::FormErr, out, scratch);
+            Err(BadSignature)
+        }
+    }
+}
+
+fn header(query: &Query<'_>, rcode: ResponseCode, authoritative: bool) -> Header {
+    Header {
+        id: query.id,
+        opcode: query.opcode,
+        authoritative,
+        recursion_desired: query.recursion_desired(),
+        recursion_available: false,
+        authentic_data: false,
+        checking_disabled: false,
+        rcode,
+    }
+}
+
+/// A reply with just the header and the question.
+fn error_header(
+    query: &Query<'_>,
+    rcode: ResponseCode,
+    out: &mut Vec<u8>,
+    scratch: &mut encode::Scratch,
+) {
+    let limits = Limits {
+        max_size: encode::MAX_MESSAGE,
+        udp: false,
+        reserve: 0,
+        rotatable: false,
+        ttl: TtlAdjust::Keep,
+    };
+    let empty = Answer::error(rcode);
+    encode::encode(
+        out,
+        scratch,
+        header(query, rcode, false),
+        query.question,
+        Sections::of(&empty),
+        None,
+        limits,
+    );
+}
+
+/// What a transfer request becomes.
+pub enum Requested {
+    /// `out` holds the whole reply.
+    Reply,
+    /// Stream it (TCP).
+    Stream(Box<Stream>),
+}
+
+/// The serial of the SOA in an IXFR query's authority section.
+fn client_serial(query: &Query<'_>) -> Option<u32> {
+    let message = Message::from_vec(query.raw).ok()?;
+    message.authorities.iter().find_map(|r| match &r.data {
+        RData::SOA(soa) => Some(soa.serial),
+        _ => None,
+    })
+}
+
+/// Everything a transfer request needs to be answered.
+pub struct Context<'a> {
+    pub index: &'a IndexHandle,
+    pub snap: Arc<Snapshot>,
+    pub settings: &'a XfrSettings,
+    pub ttl: TtlPolicy,
+    pub metrics: &'a Metrics,
+}
+
+/// Answer an AXFR or IXFR query.
+pub fn transfer(
+    cx: Context<'_>,
+    query: &Query<'_>,
+    transport: Transport,
+    peer: Option<IpAddr>,
+    signer: Option<Signer>,
+    out: &mut Vec<u8>,
+    scratch: &mut encode::Scratch,
+) -> Requested {
+    let ixfr = RecordType::from(query.qtype) == RecordType::IXFR;
+    let kind = if ixfr { "ixfr" } else { "axfr" };
+    let refuse =
+        |rcode: ResponseCode, result: &str, out: &mut Vec<u8>, scratch: &mut encode::Scratch| {
+            cx.metrics.transfer(kind, result);
+            error_header(query, rcode, out, scratch);
+            Requested::Reply
+        };
+    let name = query
+        .question
+        .and_then(|q| Name::read(&mut BinDecoder::new(q)).ok())
+        .map(|n| crate::name_key::NameKey::new(&n));
+    let zone = name.and_then(|key| cx.snap.zones().iter().position(|z| z.key == key));
+    let Some(zone) = zone else {
+        return refuse(ResponseCode::NotAuth, "notauth", out, scratch);
+    };
+    let key_name = signer.as_ref().map(|s| s.key_name().clone());
+    let allowed = peer.is_some_and(|ip| {
+        cx.settings
+            .allows(&cx.snap.zones()[zone].key, ip, key_name.as_ref())
+    });
+    if !allowed || (transport == Transport::Udp && !ixfr) {
+        return refuse(ResponseCode::Refused, "refused", out, scratch);
+    }
+    let transfer = match (ixfr, client_serial(query)) {
+        (true, Some(serial)) => {
+            Transfer::incremental(cx.index, cx.snap.clone(), zone, cx.ttl, serial)
+        }
+        (true, None) => return refuse(ResponseCode::FormErr, "error", out, scratch),
+        (false, _) => Transfer::full(cx.snap.clone(), zone, cx.ttl),
+    };
+    let Some(transfer) = transfer else {
+        return refuse(ResponseCode::ServFail, "error", out, scratch);
+    };
+    let result = match transfer.style {
+        Style::Full => "full",
+        Style::Incremental => "incremental",
+        Style::Current => "current",
+    };
+    cx.metrics.transfer(kind, result);
+    let mut stream = Stream {
+        transfer,
+        header: header(query, ResponseCode::NoError, true),
+        question: query.question.unwrap_or_default().to_vec(),
+        signer,
+        sent: false,
+        scratch: encode::Scratch::default(),
+    };
+    match transport {
+        Transport::Tcp => Requested::Stream(Box::new(stream)),
+        Transport::Udp => {
+            udp_ixfr(&mut stream, query, out, scratch);
+            Requested::Reply
+        }
+    }
+}
+
+/// IXFR over UDP: the whole answer when it fits one datagram, else the SOA alone.
+fn udp_ixfr(
+    stream: &mut Stream,
+    query: &Query<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut encode::Scratch,
+) {
+    let size = super::respond::udp_size(query);
+    let mut records = Vec::new();
+    loop {
+        let next = stream.transfer.next_message();
+        if next.is_empty() {
+            break;
+        }
+        records.extend(next);
+        if records.len() > size / 12 {
+            break;
+        }
+    }
+    let soa = stream.transfer.soa();
+    let backup = stream.signer.clone();
+    let fits = write_message(
+        out,
+        scratch,
+        stream.header,
+        &stream.question,
+        &records,
+        size,
+        stream.signer.as_mut(),
+    );
+    if !fits {
+        let mut signer = backup;
+        write_message(
+            out,
+            scratch,
+            stream.header,
+            &stream.question,
+            std::slice::from_ref(&soa),
+            size,
+            signer.as_mut(),
+        );
+    }
+}
