@@ -13,7 +13,7 @@ use hickory_proto::rr::{Name, Record};
 use imbl::OrdMap;
 use imbl::ordmap::DiffItem;
 use tokio::sync::mpsc;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::snapshot::{IndexHandle, ServiceSet, Snapshot, Stamp, Zone};
 use crate::name_key::NameKey;
@@ -83,6 +83,14 @@ fn put_service(map: &mut OrdMap<NameKey, ServiceSet>, entry: ServiceEntry) {
                 .filter(|e| e.spelling != entry.spelling)
                 .cloned()
                 .collect();
+            if !entries.is_empty() {
+                warn!(
+                    name = %key.to_name(),
+                    spellings = entries.len() + 1,
+                    "etcd keys that differ only in letter case name one DNS name: it serves \
+                     all of them (delete the one you do not mean)"
+                );
+            }
             entries.push(entry);
             entries.sort_by(|a, b| a.spelling.cmp(&b.spelling));
             collapse(entries).unwrap_or_else(|| ServiceSet::Many(Arc::from([])))

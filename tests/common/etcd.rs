@@ -464,6 +464,50 @@ impl EtcdCluster {
         self.restart_members(&[member]);
     }
 
+    /// `etcdctl snapshot save PATH` from the single member (a backup).
+    pub fn snapshot_save(&self, path: &Path) {
+        assert!(
+            self.tls.is_none() && !self.auth_enabled,
+            "plain clusters only"
+        );
+        let out = etcdctl()
+            .args(["--endpoints", &self.endpoint_of(0), "snapshot", "save"])
+            .arg(path)
+            .output()
+            .unwrap_or_else(|e| panic!("etcdctl: {e} (install etcd-client)"));
+        assert!(out.status.success(), "snapshot save: {out:?}");
+    }
+
+    /// Replace the killed single member's data, as an operator restoring etcd would: empty
+    /// (`None`), or restored from a snapshot file with the same name, peer URL and cluster
+    /// token (so the cluster id stays the same and only the history differs); then restart it.
+    pub fn replace_data(&mut self, snapshot: Option<&Path>) {
+        assert_eq!(self.members.len(), 1, "single-member clusters only");
+        assert!(!self.is_running(0), "kill the member first");
+        let m = &self.members[0];
+        match fs::remove_dir_all(&m.data_dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("remove {}: {e}", m.data_dir.display()),
+        }
+        if let Some(snapshot) = snapshot {
+            let peer = format!("http://127.0.0.1:{}", m.peer_port);
+            let out = etcdctl()
+                .args(["snapshot", "restore"])
+                .arg(snapshot)
+                .args(["--name", &m.name])
+                .arg("--data-dir")
+                .arg(&m.data_dir)
+                .args(["--initial-cluster", &format!("{}={peer}", m.name)])
+                .args(["--initial-cluster-token", &self.token])
+                .args(["--initial-advertise-peer-urls", &peer])
+                .output()
+                .unwrap_or_else(|e| panic!("etcdctl: {e} (install etcd-client)"));
+            assert!(out.status.success(), "snapshot restore: {out:?}");
+        }
+        self.restart(0);
+    }
+
     pub fn kill_all(&mut self) {
         for i in 0..self.members.len() {
             self.kill(i);
@@ -728,6 +772,18 @@ where
         .join()
         .unwrap_or_else(|e| std::panic::resume_unwind(e))
     })
+}
+
+/// `etcdctl` (API v3) with no ETCD* variables of the caller's environment.
+fn etcdctl() -> Command {
+    let mut cmd = Command::new("etcdctl");
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("ETCD") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("ETCDCTL_API", "3");
+    cmd
 }
 
 fn etcd_binary() -> PathBuf {

@@ -328,6 +328,41 @@ impl ChildGuard {
 /// Start the srvd binary with `args` (plus port-0 listen/http) in `cwd`, and read the bound DNS
 /// and HTTP addresses from its log.
 pub fn spawn_srvd(args: &[&str], cwd: &Path) -> (ChildGuard, SocketAddr, SocketAddr) {
+    let (child, dns, http, _) = spawn_srvd_logged(args, cwd);
+    (child, dns, http)
+}
+
+/// Everything a spawned srvd has logged so far (it is also echoed to the test's stderr).
+#[derive(Clone, Default)]
+pub struct SrvdLog(std::sync::Arc<std::sync::Mutex<String>>);
+
+impl SrvdLog {
+    pub fn text(&self) -> String {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// Wait up to `limit` until a logged line contains every one of `parts`.
+    pub fn wait_for(&self, parts: &[&str], limit: Duration) -> bool {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if self
+                .text()
+                .lines()
+                .any(|l| parts.iter().all(|p| l.contains(p)))
+            {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20)); // poll interval
+        }
+        false
+    }
+}
+
+/// [`spawn_srvd`], keeping what srvd logs.
+pub fn spawn_srvd_logged(
+    args: &[&str],
+    cwd: &Path,
+) -> (ChildGuard, SocketAddr, SocketAddr, SrvdLog) {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let mut child = ChildGuard(
@@ -342,11 +377,13 @@ pub fn spawn_srvd(args: &[&str], cwd: &Path) -> (ChildGuard, SocketAddr, SocketA
             .unwrap(),
     );
     let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
+    let log = SrvdLog::default();
     let (mut dns, mut http) = (None, None);
     while dns.is_none() || http.is_none() {
         let Some(Ok(line)) = lines.next() else {
-            panic!("srvd exited before logging its addresses");
+            panic!("srvd exited before logging its addresses:\n{}", log.text());
         };
+        log.0.lock().unwrap().push_str(&format!("{line}\n"));
         let addr = line
             .split("addr=")
             .nth(1)
@@ -358,10 +395,12 @@ pub fn spawn_srvd(args: &[&str], cwd: &Path) -> (ChildGuard, SocketAddr, SocketA
         }
     }
     // Keep draining (and echo, to help debugging failed tests).
+    let keep = log.clone();
     std::thread::spawn(move || {
-        lines
-            .map_while(Result::ok)
-            .for_each(|l| eprintln!("srvd: {l}"))
+        for line in lines.map_while(Result::ok) {
+            eprintln!("srvd: {line}");
+            keep.0.lock().unwrap().push_str(&format!("{line}\n"));
+        }
     });
-    (child, dns.unwrap(), http.unwrap())
+    (child, dns.unwrap(), http.unwrap(), log)
 }
