@@ -159,6 +159,15 @@ pub async fn start(config: &Config, zones: Option<ZoneSet>) -> Result<RunningApp
         xfr.clone(),
         metrics.clone(),
     ));
+    if config.rrl.rate > 0 {
+        info!(
+            rate = config.rrl.rate,
+            slip = config.rrl.slip,
+            ipv4_prefix = config.rrl.ipv4_prefix,
+            ipv6_prefix = config.rrl.ipv6_prefix,
+            "response rate limiting on for UDP replies"
+        );
+    }
     let fd_limit = server::raise_fd_limit();
     let tcp = TcpSettings {
         idle_timeout: config.tcp_idle_timeout,
@@ -169,7 +178,10 @@ pub async fn start(config: &Config, zones: Option<ZoneSet>) -> Result<RunningApp
         metrics.clone(),
         &config.listen,
         tcp,
-        config.udp_workers,
+        server::UdpSettings {
+            workers: config.udp_workers,
+            rrl: config.rrl,
+        },
     )
     .await?;
     let listener = http::bind(config.http)

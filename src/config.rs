@@ -17,6 +17,7 @@ use crate::dns::TtlPolicy;
 use crate::forward::ForwardSettings;
 use crate::forward::upstream::parse_address;
 use crate::name_key::NameKey;
+use crate::server::rrl::RrlSettings;
 use crate::source::etcd::connection::PASSWORD_ENV;
 use crate::source::etcd::{EtcdArgs, EtcdSettings};
 use crate::xfr::{AllowRule, Keyring, NotifyTarget, XfrSettings};
@@ -96,6 +97,12 @@ pub struct FileConfig {
     pub etcd_user: Option<String>,
     /// File holding the etcd password (else `SRVD_ETCD_PASSWORD`).
     pub etcd_password_file: Option<PathBuf>,
+    /// Response rate limit: UDP replies per second per source prefix and answer (0: off).
+    pub rrl_rate: Option<u32>,
+    /// Every Nth limited reply is sent truncated instead of dropped (0: never).
+    pub rrl_slip: Option<u32>,
+    pub rrl_ipv4_prefix: Option<u8>,
+    pub rrl_ipv6_prefix: Option<u8>,
     /// TSIG keys, BIND `key` statements (`tsig-keygen` output).
     pub tsig_key_file: Option<PathBuf>,
     /// Who may transfer every zone: `PREFIX[,key=NAME]`.
@@ -163,6 +170,10 @@ impl FileConfig {
             forward_cache_size,
             forward_max_concurrent,
             domain,
+            rrl_rate,
+            rrl_slip,
+            rrl_ipv4_prefix,
+            rrl_ipv6_prefix,
             tsig_key_file,
             allow_transfer,
             notify,
@@ -217,6 +228,8 @@ pub struct Config {
     pub forward: ForwardSettings,
     /// Zone transfers, NOTIFY and TSIG (nobody may transfer unless allowed).
     pub xfr: XfrSettings,
+    /// Response rate limiting of UDP replies (off unless a rate is set).
+    pub rrl: RrlSettings,
 }
 
 fn default_addr(s: &str) -> SocketAddr {
@@ -232,6 +245,7 @@ impl Config {
         let etcd = etcd_settings(&file, &etcd, &mut problems);
         let forward = forward_settings(&file, &mut problems);
         let xfr = xfr_settings(&file, &mut problems);
+        let rrl = rrl_settings(&file, &mut problems);
         let zone_limits = file.zone_limits();
         let ttl = TtlPolicy {
             default: file.ttl.unwrap_or(5),
@@ -304,6 +318,7 @@ impl Config {
         Ok(Config {
             forward,
             xfr,
+            rrl,
             zone_limits,
             udp_workers,
             tcp_max_connections: file.tcp_max_connections,
@@ -391,6 +406,29 @@ fn forward_settings(file: &FileConfig, problems: &mut Vec<ConfigError>) -> Forwa
         cache_bytes: file.forward_cache_size.unwrap_or(DEFAULT_FORWARD_CACHE_MB) << 20,
         max_concurrent,
     }
+}
+
+fn rrl_settings(file: &FileConfig, problems: &mut Vec<ConfigError>) -> RrlSettings {
+    let default = RrlSettings::default();
+    let rrl = RrlSettings {
+        rate: file.rrl_rate.unwrap_or(default.rate),
+        slip: file.rrl_slip.unwrap_or(default.slip),
+        ipv4_prefix: file.rrl_ipv4_prefix.unwrap_or(default.ipv4_prefix),
+        ipv6_prefix: file.rrl_ipv6_prefix.unwrap_or(default.ipv6_prefix),
+    };
+    if rrl.ipv4_prefix > 32 || rrl.ipv6_prefix > 128 {
+        problems.push(ConfigError::Invalid(format!(
+            "rrl prefixes (/{} for IPv4, /{} for IPv6) exceed the address length",
+            rrl.ipv4_prefix, rrl.ipv6_prefix
+        )));
+    }
+    if rrl.slip > 10 {
+        problems.push(ConfigError::Invalid(format!(
+            "rrl_slip ({}) must be 0..=10 (0: never, 2: every second limited reply)",
+            rrl.slip
+        )));
+    }
+    rrl
 }
 
 /// Keys, transfer rules and NOTIFY targets, every rule checked against the key file.

@@ -114,6 +114,20 @@ struct ServeArgs {
     /// Zone served from etcd; repeat for more (e.g. skydns.local.).
     #[arg(long, value_name = "ZONE")]
     domain: Vec<String>,
+    /// Response rate limiting: UDP replies per second to one source prefix for one answer
+    /// (as Knot and NSD's RRL); 0 turns it off [default: 0, off].
+    #[arg(long, value_name = "N", help_heading = "Response rate limiting")]
+    rrl_rate: Option<u32>,
+    /// Every Nth reply over the rate goes out truncated (TC=1) instead of being dropped, so
+    /// real clients retry over TCP; 0: drop all [default: 2].
+    #[arg(long, value_name = "N", help_heading = "Response rate limiting")]
+    rrl_slip: Option<u32>,
+    /// IPv4 source prefix length that shares one limit [default: 24].
+    #[arg(long, value_name = "BITS", help_heading = "Response rate limiting")]
+    rrl_ipv4_prefix: Option<u8>,
+    /// IPv6 source prefix length that shares one limit [default: 56].
+    #[arg(long, value_name = "BITS", help_heading = "Response rate limiting")]
+    rrl_ipv6_prefix: Option<u8>,
     /// TSIG keys in BIND's format (what `tsig-keygen NAME` prints); hmac-sha256, hmac-sha384,
     /// hmac-sha512.
     #[arg(long, value_name = "FILE", help_heading = "Zone transfers")]
@@ -162,6 +176,10 @@ impl ServeArgs {
             forward_cache_size: self.forward_cache_size,
             forward_max_concurrent: self.forward_max_concurrent,
             domain: (!self.domain.is_empty()).then(|| self.domain.clone()),
+            rrl_rate: self.rrl_rate,
+            rrl_slip: self.rrl_slip,
+            rrl_ipv4_prefix: self.rrl_ipv4_prefix,
+            rrl_ipv6_prefix: self.rrl_ipv6_prefix,
             tsig_key_file: self.tsig_key_file.clone(),
             allow_transfer: (!self.allow_transfer.is_empty()).then(|| self.allow_transfer.clone()),
             notify: (!self.notify.is_empty()).then(|| self.notify.clone()),

@@ -76,8 +76,14 @@ pub struct Metrics {
     cache_bytes: Gauge,
     tcp_open: Gauge,
     tcp_evicted: Counter,
+    rrl_limited: Family<ActionLabels, Counter>,
     forward: ForwardMetrics,
     xfr: XfrMetrics,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabels {
+    action: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -350,9 +356,16 @@ impl Metrics {
             "Idle DNS TCP connections closed to make room under --tcp-max-connections",
             tcp_evicted.clone(),
         );
+        let rrl_limited = Family::<ActionLabels, Counter>::default();
+        registry.register(
+            "rrl_limited",
+            "UDP replies over the response rate limit: dropped, or slipped (sent truncated)",
+            rrl_limited.clone(),
+        );
         let forward = ForwardMetrics::register(&mut registry);
         let xfr = XfrMetrics::register(&mut registry);
         Metrics {
+            rrl_limited,
             xfr,
             forward,
             registry,
@@ -448,6 +461,15 @@ impl Metrics {
 
     pub fn tcp_evicted(&self) {
         self.tcp_evicted.inc();
+    }
+
+    /// A UDP reply over the rate limit was `action` ("dropped" or "slipped").
+    pub fn rrl(&self, action: &str) {
+        self.rrl_limited
+            .get_or_create(&ActionLabels {
+                action: action.to_string(),
+            })
+            .inc();
     }
 
     /// One try with an upstream ended with `result` (an rcode, `timeout` or `error`).

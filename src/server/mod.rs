@@ -4,7 +4,8 @@
 //!   (protocol rules, cache, `dns::lookup`, encoding, metrics);
 //! - [`request`]: reading a query off the wire; [`encode`]: writing a reply within limits;
 //!   [`cache`]: encoded answers kept while what they read is unchanged;
-//! - [`udp`] + [`mmsg`]: batched UDP worker threads; [`tcp`]: DNS over TCP on tokio.
+//! - [`udp`] + [`mmsg`]: batched UDP worker threads, [`rrl`] limiting their replies when
+//!   configured; [`tcp`]: DNS over TCP on its own runtime.
 //!
 //! Binding happens here and nowhere else; port 0 binds UDP first and TCP on the same port.
 //! Graceful shutdown stops accepting and lets in-flight answers finish.
@@ -15,6 +16,7 @@ pub mod encode;
 mod mmsg;
 pub mod request;
 pub mod respond;
+pub mod rrl;
 mod tcp;
 mod udp;
 pub mod xfr;
@@ -31,6 +33,7 @@ use tracing::{info, warn};
 pub use respond::{Outcome, Responder, Settings, Transport};
 use tcp::TcpServer;
 pub use tcp::TcpSettings;
+pub use udp::UdpSettings;
 use udp::UdpWorkers;
 
 use crate::metrics::Metrics;
@@ -116,13 +119,13 @@ pub fn tcp_connection_cap(wanted: Option<usize>, fd_limit: u64) -> usize {
 }
 
 impl DnsServer {
-    /// Bind every address (UDP + TCP) and start serving: `udp_workers` threads per UDP socket.
+    /// Bind every address (UDP + TCP) and start serving.
     pub async fn bind(
         responder: Arc<Responder>,
         metrics: Arc<Metrics>,
         listen: &[SocketAddr],
         tcp: TcpSettings,
-        udp_workers: usize,
+        udp: UdpSettings,
     ) -> Result<Self, ServerError> {
         let mut udp_sockets = Vec::new();
         let mut listeners = Vec::new();
@@ -145,8 +148,14 @@ impl DnsServer {
             listeners.push(listener);
         }
         let runtime = tokio::runtime::Handle::current();
-        let udp = UdpWorkers::start(udp_sockets, responder.clone(), udp_workers, runtime)
-            .map_err(ServerError::Workers)?;
+        let udp = UdpWorkers::start(
+            udp_sockets,
+            responder.clone(),
+            udp,
+            metrics.clone(),
+            runtime,
+        )
+        .map_err(ServerError::Workers)?;
         let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         let tcp = TcpServer::start(listeners, responder, metrics, tcp, threads)
             .map_err(ServerError::Workers)?;

@@ -16,11 +16,50 @@ use std::time::Duration;
 
 use tracing::{error, warn};
 
-use super::mmsg::{Batch, send_one};
+use super::mmsg::{Batch, Peer, send_one};
 use super::respond::{Outcome, Pending, Responder, Scratch, Transport};
+use super::rrl::{self, Limiter, RrlSettings, Verdict};
+use crate::metrics::Metrics;
 
 /// How often an idle worker checks for shutdown.
 const POLL: Duration = Duration::from_millis(100);
+
+/// How the UDP transport runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UdpSettings {
+    /// Worker threads per socket.
+    pub workers: usize,
+    pub rrl: RrlSettings,
+}
+
+/// What every worker shares.
+struct Shared {
+    responder: Arc<Responder>,
+    limiter: Option<Limiter>,
+    metrics: Arc<Metrics>,
+    runtime: tokio::runtime::Handle,
+    stop: Arc<AtomicBool>,
+}
+
+impl Shared {
+    /// Apply response rate limiting to a reply about to go to `peer` (emptied: not sent).
+    fn limit(&self, peer: &Peer, reply: &mut Vec<u8>) {
+        let (Some(limiter), Some(ip)) = (&self.limiter, peer.ip()) else {
+            return;
+        };
+        match limiter.check(ip, reply) {
+            Verdict::Send => {}
+            Verdict::Drop => {
+                self.metrics.rrl("dropped");
+                reply.clear();
+            }
+            Verdict::Slip => {
+                self.metrics.rrl("slipped");
+                rrl::slip(reply);
+            }
+        }
+    }
+}
 
 /// Running UDP workers of one or more sockets.
 pub struct UdpWorkers {
@@ -29,27 +68,19 @@ pub struct UdpWorkers {
 }
 
 /// Finish a forwarded query on the runtime and send its reply from `socket`.
-fn hand_off(
-    runtime: &tokio::runtime::Handle,
-    responder: &Arc<Responder>,
-    socket: &Arc<UdpSocket>,
-    pending: Box<Pending>,
-    peer: super::mmsg::Peer,
-) {
-    let (responder, socket) = (responder.clone(), socket.clone());
-    runtime.spawn(async move {
+fn hand_off(shared: &Arc<Shared>, socket: &Arc<UdpSocket>, pending: Box<Pending>, peer: Peer) {
+    let (shared_, socket) = (shared.clone(), socket.clone());
+    shared.runtime.spawn(async move {
         let mut reply = Vec::with_capacity(512);
-        responder.finish(*pending, &mut reply).await;
-        send_one(socket.as_raw_fd(), &reply, &peer);
+        shared_.responder.finish(*pending, &mut reply).await;
+        shared_.limit(&peer, &mut reply);
+        if !reply.is_empty() {
+            send_one(socket.as_raw_fd(), &reply, &peer);
+        }
     });
 }
 
-fn serve(
-    socket: UdpSocket,
-    responder: Arc<Responder>,
-    stop: Arc<AtomicBool>,
-    runtime: tokio::runtime::Handle,
-) {
+fn serve(socket: UdpSocket, shared: Arc<Shared>) {
     let fd = socket.as_raw_fd();
     let replies = match socket.try_clone() {
         Ok(s) => Arc::new(s),
@@ -60,7 +91,7 @@ fn serve(
     };
     let mut batch = Batch::default();
     let mut scratch = Scratch::default();
-    while !stop.load(Ordering::Relaxed) {
+    while !shared.stop.load(Ordering::Relaxed) {
         match batch.recv(fd) {
             Ok(_) => {}
             Err(e)
@@ -88,6 +119,7 @@ fn serve(
                     return Outcome::Drop;
                 }
                 let peer = batch.peer(i).ip();
+                let responder = &shared.responder;
                 responder.respond(request, Transport::Udp, peer, &mut reply, &mut scratch)
             }))
             .unwrap_or_else(|_| {
@@ -95,11 +127,11 @@ fn serve(
                 Outcome::Drop
             });
             match outcome {
-                Outcome::Reply => {}
+                Outcome::Reply => shared.limit(&batch.peer(i), &mut reply),
                 Outcome::Drop | Outcome::Transfer(_) => reply.clear(),
                 Outcome::Forward(pending) => {
                     reply.clear();
-                    hand_off(&runtime, &responder, &replies, pending, batch.peer(i));
+                    hand_off(&shared, &replies, pending, batch.peer(i));
                 }
             }
             batch.replies[i] = reply;
@@ -109,24 +141,31 @@ fn serve(
 }
 
 impl UdpWorkers {
-    /// Start `workers` threads per socket.
+    /// Start `settings.workers` threads per socket.
     pub fn start(
         sockets: Vec<UdpSocket>,
         responder: Arc<Responder>,
-        workers: usize,
+        settings: UdpSettings,
+        metrics: Arc<Metrics>,
         runtime: tokio::runtime::Handle,
     ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(Shared {
+            responder,
+            limiter: Limiter::new(settings.rrl),
+            metrics,
+            runtime,
+            stop: stop.clone(),
+        });
         let mut threads = Vec::new();
         for socket in sockets {
             socket.set_read_timeout(Some(POLL))?;
-            for n in 0..workers.max(1) {
+            for n in 0..settings.workers.max(1) {
                 let socket = socket.try_clone()?;
-                let (responder, stop) = (responder.clone(), stop.clone());
-                let runtime = runtime.clone();
+                let shared = shared.clone();
                 let thread = std::thread::Builder::new()
                     .name(format!("srvd-udp-{n}"))
-                    .spawn(move || serve(socket, responder, stop, runtime))?;
+                    .spawn(move || serve(socket, shared))?;
                 threads.push(thread);
             }
         }
