@@ -42,6 +42,8 @@ pub struct Indexer {
     new_epoch: bool,
     /// The zone list or a zone's serial must be rebuilt at the next publish.
     zones_dirty: bool,
+    /// A source's data was replaced as a whole: release freed memory after the publish.
+    bulk_replaced: bool,
     handle: IndexHandle,
     dirty: bool,
 }
@@ -133,6 +135,27 @@ fn delete_service(map: &mut OrdMap<NameKey, ServiceSet>, key: &EtcdKey) -> bool 
     true
 }
 
+/// `fresh` (a reloaded zone directory, a fresh etcd snapshot) as edits of `old`: names whose records did not change
+/// keep `old`'s values and tree nodes, so versions of a zone share everything but what changed
+/// (the journal keeps versions for IXFR; a reload of a big zone must not double its memory).
+fn share_unchanged<V: PartialEq + Clone>(
+    old: &OrdMap<NameKey, V>,
+    fresh: OrdMap<NameKey, V>,
+) -> OrdMap<NameKey, V> {
+    let mut shared = old.clone();
+    for item in old.diff(&fresh) {
+        match item {
+            DiffItem::Add(k, v) | DiffItem::Update { new: (k, v), .. } => {
+                shared.insert(k.clone(), v.clone());
+            }
+            DiffItem::Remove(k, _) => {
+                shared.remove(k);
+            }
+        }
+    }
+    shared
+}
+
 /// The names whose value differs between two maps, or `None` when there are more than
 /// [`STAMP_BUDGET`] (diffing skips the subtrees the maps share).
 fn changed_names<V: PartialEq + Clone>(
@@ -168,6 +191,7 @@ impl Indexer {
             changed: Vec::new(),
             new_epoch: false,
             zones_dirty: false,
+            bulk_replaced: false,
             handle,
             dirty: false,
         }
@@ -214,9 +238,11 @@ impl Indexer {
         }
         self.next.delegations = Arc::new(delegations);
         self.next.wildcards = Arc::new(wildcards);
+        let records = share_unchanged(&self.next.records, records);
         self.note_changes(changed_names(&self.next.records, &records));
         self.next.records = records;
         self.zones_dirty = true;
+        self.bulk_replaced = true;
         self.mark_loaded(SourceId::Zones);
     }
 
@@ -264,9 +290,11 @@ impl Indexer {
         let Some(services) = self.staged_etcd.take() else {
             return;
         };
+        let services = share_unchanged(&self.next.services, services);
         self.note_changes(changed_names(&self.next.services, &services));
         self.next.services = services;
         self.next.etcd_revision = revision;
+        self.bulk_replaced = true;
         let previous = std::mem::take(&mut self.etcd_domains);
         self.etcd_domains = domains
             .into_iter()
@@ -392,6 +420,11 @@ impl Indexer {
         self.next.generation = generation;
         self.handle.store(Arc::new(self.next.clone()));
         self.dirty = false;
+        if std::mem::take(&mut self.bulk_replaced) {
+            // The previous version of a whole source is gone now (unless a reader still
+            // holds it for a moment): give its memory back to the system.
+            crate::memory::release_free_memory();
+        }
     }
 }
 

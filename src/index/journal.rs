@@ -2,8 +2,10 @@
 //!
 //! Each publish that moves a zone's serial records `(serial, snapshot)` for that zone; the
 //! persistent maps share everything a version did not change, so a version costs what its
-//! change touched. At most [`DEPTH`] versions are kept per zone; an IXFR from an older serial
-//! is answered in full (AXFR style).
+//! change touched. At most [`DEPTH`] versions are kept per zone, and no more than the newest
+//! ones whose changes add up to [`CHANGED_NAMES`] names: memory stays bounded when a zone file
+//! is regenerated wholesale, and no IXFR is larger than that. An IXFR from an older serial is
+//! answered in full (AXFR style).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -16,8 +18,19 @@ use crate::name_key::NameKey;
 /// Versions kept per zone.
 pub const DEPTH: usize = 1024;
 
-/// One zone's versions: serial and the snapshot that first had it, oldest first.
-type Versions = VecDeque<(u32, Arc<Snapshot>)>;
+/// Names changed, summed over the versions kept after the oldest one.
+pub const CHANGED_NAMES: usize = 100_000;
+
+/// One version of a zone: its serial, the snapshot that first had it, and how many names
+/// changed since the version before it.
+struct Version {
+    serial: u32,
+    snapshot: Arc<Snapshot>,
+    changed: usize,
+}
+
+/// One zone's versions, oldest first.
+type Versions = VecDeque<Version>;
 
 /// Recent versions per zone.
 #[derive(Default)]
@@ -35,16 +48,24 @@ impl Journal {
                 .zones
                 .entry(zone.key.clone())
                 .or_insert_with(|| (zone.origin.clone(), VecDeque::new()));
-            if versions
-                .back()
-                .is_some_and(|(serial, _)| *serial == zone.serial)
-            {
+            let Some(last) = versions.back() else {
+                versions.push_back(Version {
+                    serial: zone.serial,
+                    snapshot: snapshot.clone(),
+                    changed: 0,
+                });
+                continue;
+            };
+            if last.serial == zone.serial {
                 continue;
             }
-            versions.push_back((zone.serial, snapshot.clone()));
-            if versions.len() > DEPTH {
-                versions.pop_front();
-            }
+            let changed = snapshot.changed_count(&last.snapshot, &zone.key, CHANGED_NAMES + 1);
+            versions.push_back(Version {
+                serial: zone.serial,
+                snapshot: snapshot.clone(),
+                changed,
+            });
+            trim(versions);
         }
     }
 
@@ -54,8 +75,8 @@ impl Journal {
         versions
             .iter()
             .rev()
-            .find(|(s, _)| *s == serial)
-            .map(|(_, snap)| snap.clone())
+            .find(|v| v.serial == serial)
+            .map(|v| v.snapshot.clone())
     }
 
     pub fn depths(&self) -> Vec<(Name, usize)> {
@@ -63,5 +84,17 @@ impl Journal {
             .values()
             .map(|(name, v)| (name.clone(), v.len()))
             .collect()
+    }
+}
+
+/// Drop the oldest versions beyond [`DEPTH`], and while the changes after the oldest kept
+/// version add up to more than [`CHANGED_NAMES`] names.
+fn trim(versions: &mut Versions) {
+    let mut total: usize = versions.iter().skip(1).map(|v| v.changed).sum();
+    while versions.len() > DEPTH || (versions.len() > 1 && total > CHANGED_NAMES) {
+        versions.pop_front();
+        if let Some(front) = versions.front() {
+            total -= front.changed;
+        }
     }
 }

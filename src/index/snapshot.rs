@@ -150,12 +150,8 @@ impl Snapshot {
             new: &OrdMap<NameKey, V>,
             zone: &NameKey,
         ) -> Vec<NameKey> {
-            use imbl::ordmap::DiffItem;
             old.diff(new)
-                .map(|item| match item {
-                    DiffItem::Add(k, _) | DiffItem::Remove(k, _) => k,
-                    DiffItem::Update { new: (k, _), .. } => k,
-                })
+                .map(diff_key)
                 .filter(|k| k.is_at_or_below(zone))
                 .cloned()
                 .collect()
@@ -164,6 +160,15 @@ impl Snapshot {
             keys(&old.records, &self.records, zone),
             keys(&old.services, &self.services, zone),
         )
+    }
+
+    /// How many names at or below `zone` differ between `old` and this snapshot, counting
+    /// no further than `cap` (linear in what changed, up to `cap`).
+    pub fn changed_count(&self, old: &Snapshot, zone: &NameKey, cap: usize) -> usize {
+        let below = |k: &&NameKey| k.is_at_or_below(zone);
+        let records = old.records.diff(&self.records).map(diff_key).filter(below);
+        let services = old.services.diff(&self.services).map(diff_key).filter(below);
+        records.chain(services).take(cap).count()
     }
 
     /// Every zone-file owner name and etcd key name at or below `zone`, in key order.
@@ -318,5 +323,14 @@ impl IndexHandle {
 impl Default for IndexHandle {
     fn default() -> Self {
         IndexHandle::new(Snapshot::default())
+    }
+}
+
+/// The name a map difference is about.
+fn diff_key<'a, V>(item: imbl::ordmap::DiffItem<'a, 'a, NameKey, V>) -> &'a NameKey {
+    use imbl::ordmap::DiffItem;
+    match item {
+        DiffItem::Add(k, _) | DiffItem::Remove(k, _) => k,
+        DiffItem::Update { new: (k, _), .. } => k,
     }
 }

@@ -200,9 +200,6 @@ fn zone_set(files: Vec<ZoneFile>) -> ZoneSet {
     }
 }
 
-/// How long after a reload its freed memory is given back.
-const RELEASE_AFTER: Duration = Duration::from_millis(500);
-
 /// How long to wait for an editor's burst of writes to settle before reloading.
 const SETTLE: Duration = Duration::from_millis(150);
 
@@ -259,13 +256,11 @@ impl ZoneWatcher {
                         records = set.record_count,
                         "zone files reloaded"
                     );
+                    // The index gives the previous version's memory back once it is swapped
+                    // out.
                     if updates.send(Update::Zones(set)).await.is_err() {
                         return;
                     }
-                    // Once the previous version is swapped out, hand its memory (and the
-                    // parser's) back to the system.
-                    tokio::time::sleep(RELEASE_AFTER).await;
-                    let _ = tokio::task::spawn_blocking(crate::memory::release_free_memory).await;
                 }
                 Ok(Err(errors)) => {
                     metrics.reload_error(SourceId::Zones);
