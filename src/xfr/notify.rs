@@ -1,7 +1,7 @@
 //! NOTIFY (RFC 1996): telling secondaries a zone changed, so they transfer it at once.
 //!
 //! A task follows the index: when a zone's serial moves it notifies each of the zone's
-//! targets, at most once per zone every [`COALESCE`] (a burst of etcd changes becomes one
+//! targets at once, then at most once every [`COALESCE`] (a burst of etcd changes becomes one
 //! NOTIFY with the newest serial), TSIG-signed when the target names a key, and retries with
 //! backoff ([`RETRY`], doubling) until the secondary answers — or a newer serial supersedes
 //! it.
@@ -172,12 +172,18 @@ pub async fn run(index: IndexHandle, notifier: Notifier, stop: CancellationToken
     let mut notified: HashMap<NameKey, u32> = HashMap::new();
     let mut sending: HashMap<(NameKey, SocketAddr), tokio::task::JoinHandle<()>> = HashMap::new();
     changes.mark_changed();
+    let mut last_round: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             changed = changes.changed() => if changed.is_err() { return },
             _ = stop.cancelled() => return,
         }
-        tokio::time::sleep(COALESCE).await;
+        // The first change after a quiet spell goes out at once; changes in a burst wait for
+        // the rest of COALESCE since the last round and go out together.
+        if let Some(last) = last_round {
+            tokio::time::sleep_until(last + COALESCE).await;
+        }
+        last_round = Some(tokio::time::Instant::now());
         let snap = index.load();
         if !snap.is_loaded(&required) {
             continue;
@@ -187,12 +193,7 @@ pub async fn run(index: IndexHandle, notifier: Notifier, stop: CancellationToken
                 continue;
             }
             notified.insert(zone.key.clone(), zone.serial);
-            let Some(soa) = (super::view::View {
-                snap: &snap,
-                zone: i,
-                ttl: &ttl,
-            })
-            .soa() else {
+            let Some(soa) = super::view::View::new(&snap, i, &ttl).soa() else {
                 continue;
             };
             for target in settings.notify_for(&zone.key) {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use hickory_proto::rr::{Record, RecordType};
 
-use super::view::View;
+use super::view::{Memo, View, order_key};
 use crate::dns::TtlPolicy;
 use crate::index::{IndexHandle, Snapshot};
 use crate::name_key::NameKey;
@@ -47,6 +47,8 @@ pub struct Transfer {
     /// The closing SOA is still to send.
     closing: bool,
     pub style: Style,
+    /// Service aggregates carried from one message to the next.
+    memo: Memo,
 }
 
 fn size_of(record: &Record) -> usize {
@@ -62,11 +64,7 @@ pub fn serial_at_or_after(a: u32, b: u32) -> bool {
 impl Transfer {
     /// A full (AXFR) transfer of zone `zone` of `snap`.
     pub fn full(snap: Arc<Snapshot>, zone: usize, ttl: TtlPolicy) -> Option<Transfer> {
-        let view = View {
-            snap: &snap,
-            zone,
-            ttl: &ttl,
-        };
+        let view = View::new(&snap, zone, &ttl);
         let soa = view.soa()?;
         let names: Vec<NameKey> = view.names().into_iter().collect();
         Some(Transfer {
@@ -74,6 +72,7 @@ impl Transfer {
             names: names.into_iter(),
             closing: true,
             style: Style::Full,
+            memo: Memo::default(),
             soa,
             snap,
             zone,
@@ -142,11 +141,14 @@ impl Transfer {
 
     /// Queue the records of the next name of the view, or the closing SOA.
     fn refill(&mut self) {
-        let view = View {
-            snap: &self.snap,
-            zone: self.zone,
-            ttl: &self.ttl,
-        };
+        let memo = std::mem::take(&mut self.memo);
+        let (snap, ttl) = (self.snap.clone(), self.ttl);
+        let view = View::with_memo(&snap, self.zone, &ttl, memo);
+        self.refill_from(&view);
+        self.memo = view.into_memo();
+    }
+
+    fn refill_from(&mut self, view: &View<'_>) {
         for name in self.names.by_ref() {
             let records: Vec<Record> = view
                 .records_at(&name)
@@ -175,16 +177,8 @@ fn difference(
 ) -> Option<(Vec<Record>, Vec<Record>, Record)> {
     let zone_key = new.zones().get(zone)?.key.clone();
     let old_zone = old.zones().iter().position(|z| z.key == zone_key)?;
-    let old_view = View {
-        snap: old,
-        zone: old_zone,
-        ttl,
-    };
-    let new_view = View {
-        snap: new,
-        zone,
-        ttl,
-    };
+    let old_view = View::new(old, old_zone, ttl);
+    let new_view = View::new(new, zone, ttl);
     let (records, services) = new.changed_since(old, &zone_key);
     let mut names: BTreeSet<NameKey> = records.into_iter().collect();
     for key in services {
@@ -194,23 +188,57 @@ fn difference(
     for name in names {
         let before = old_view.records_at(&name);
         let after = new_view.records_at(&name);
-        let same = |a: &Record, b: &Record| {
-            a.record_type() == b.record_type() && a.data == b.data && a.ttl == b.ttl
-        };
-        deleted.extend(
-            before
-                .iter()
-                .filter(|r| r.record_type() != RecordType::SOA && !after.iter().any(|a| same(a, r)))
-                .cloned(),
-        );
-        added.extend(
-            after
-                .iter()
-                .filter(|r| {
-                    r.record_type() != RecordType::SOA && !before.iter().any(|b| same(b, r))
-                })
-                .cloned(),
-        );
+        merge_difference(before, after, &mut deleted, &mut added);
     }
     Some((deleted, added, old_view.soa()?))
+}
+
+/// The records of `before` not in `after` into `deleted`, and the other way round into
+/// `added` (SOA left out). Both come sorted by [`order_key`]: one merge pass, linear.
+fn merge_difference(
+    before: Vec<Record>,
+    after: Vec<Record>,
+    deleted: &mut Vec<Record>,
+    added: &mut Vec<Record>,
+) {
+    use std::cmp::Ordering;
+    let keyed = |records: Vec<Record>| -> Vec<((u16, Vec<u8>), Record)> {
+        records
+            .into_iter()
+            .filter(|r| r.record_type() != RecordType::SOA)
+            .map(|r| (order_key(&r), r))
+            .collect()
+    };
+    let (mut old, mut new) = (keyed(before).into_iter(), keyed(after).into_iter());
+    let (mut a, mut b) = (old.next(), new.next());
+    loop {
+        match (a.take(), b.take()) {
+            (None, None) => return,
+            (Some((_, r)), None) => {
+                deleted.push(r);
+                a = old.next();
+            }
+            (None, Some((_, r))) => {
+                added.push(r);
+                b = new.next();
+            }
+            (Some((ka, ra)), Some((kb, rb))) => match ka.cmp(&kb) {
+                Ordering::Less => {
+                    deleted.push(ra);
+                    (a, b) = (old.next(), Some((kb, rb)));
+                }
+                Ordering::Greater => {
+                    added.push(rb);
+                    (a, b) = (Some((ka, ra)), new.next());
+                }
+                Ordering::Equal => {
+                    if ra.ttl != rb.ttl {
+                        deleted.push(ra);
+                        added.push(rb);
+                    }
+                    (a, b) = (old.next(), new.next());
+                }
+            },
+        }
+    }
 }

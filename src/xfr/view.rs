@@ -20,9 +20,11 @@
 //! send the same bytes. A service with more instances than one 64 KiB answer holds is cut
 //! there, as srvd's own answer is.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 
 use hickory_proto::rr::rdata::CNAME;
+use hickory_proto::serialize::binary::BinEncodable;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::dns::{self, TtlPolicy};
@@ -36,9 +38,19 @@ const AGGREGATE_BYTES: usize = 65_000;
 
 /// A zone of a snapshot, seen as transfers see it.
 pub struct View<'a> {
-    pub snap: &'a Snapshot,
-    pub zone: usize,
-    pub ttl: &'a TtlPolicy,
+    snap: &'a Snapshot,
+    zone: usize,
+    ttl: &'a TtlPolicy,
+    memo: RefCell<Memo>,
+}
+
+/// The aggregates of the last service asked about: a service name and its `*._tcp` and
+/// `*._udp` wildcards come one after another in name order and share its SRV records, so
+/// each subtree lookup runs once per service (not three times).
+#[derive(Default)]
+pub struct Memo {
+    service: Option<NameKey>,
+    records: Vec<(RecordType, Vec<Record>)>,
 }
 
 /// The RFC 2782 protocol labels whose `_service._proto.<service>` names the view covers.
@@ -64,15 +76,39 @@ fn parent(key: &NameKey) -> Option<NameKey> {
     key.self_and_ancestors().nth(1)
 }
 
+/// What orders the records of one name: type, then the data's wire form.
+pub fn order_key(record: &Record) -> (u16, Vec<u8>) {
+    let mut wire = Vec::with_capacity(32);
+    let mut encoder = hickory_proto::serialize::binary::BinEncoder::new(&mut wire);
+    let _ = record.data.emit(&mut encoder);
+    (u16::from(record.record_type()), wire)
+}
+
 fn sort(records: &mut Vec<Record>) {
-    records.sort_by(|a, b| {
-        (u16::from(a.record_type()), a.data.to_string())
-            .cmp(&(u16::from(b.record_type()), b.data.to_string()))
-    });
+    records.sort_by_cached_key(order_key);
     records.dedup_by(|a, b| a.record_type() == b.record_type() && a.data == b.data);
 }
 
 impl<'a> View<'a> {
+    pub fn new(snap: &'a Snapshot, zone: usize, ttl: &'a TtlPolicy) -> Self {
+        View::with_memo(snap, zone, ttl, Memo::default())
+    }
+
+    /// A view that starts with the aggregates a previous view of the same snapshot kept.
+    pub fn with_memo(snap: &'a Snapshot, zone: usize, ttl: &'a TtlPolicy, memo: Memo) -> Self {
+        View {
+            snap,
+            zone,
+            ttl,
+            memo: RefCell::new(memo),
+        }
+    }
+
+    /// The aggregates kept, for the next view of the same snapshot.
+    pub fn into_memo(self) -> Memo {
+        self.memo.into_inner()
+    }
+
     fn apex(&self) -> &NameKey {
         &self.snap.zones()[self.zone].key
     }
@@ -253,12 +289,29 @@ impl<'a> View<'a> {
 
     /// srvd's own answer of type `t` at a service name, owned by `owner`.
     fn aggregate(&self, service: &NameKey, owner: &Name, t: RecordType) -> Vec<Record> {
-        let answer = dns::lookup(self.snap, self.ttl, &service.to_name(), t, AGGREGATE_BYTES);
-        answer
-            .answers
-            .into_iter()
-            .filter(|r| r.record_type() == t)
-            .map(|mut r| {
+        let mut memo = self.memo.borrow_mut();
+        if memo.service.as_ref() != Some(service) {
+            memo.service = Some(service.clone());
+            memo.records.clear();
+        }
+        let records = match memo.records.iter().position(|(kind, _)| *kind == t) {
+            Some(i) => &memo.records[i].1,
+            None => {
+                let answer =
+                    dns::lookup(self.snap, self.ttl, &service.to_name(), t, AGGREGATE_BYTES);
+                let records = answer
+                    .answers
+                    .into_iter()
+                    .filter(|r| r.record_type() == t)
+                    .collect();
+                memo.records.push((t, records));
+                &memo.records[memo.records.len() - 1].1
+            }
+        };
+        records
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
                 r.name = owner.clone();
                 r
             })
