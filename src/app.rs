@@ -86,16 +86,97 @@ impl RunningApp {
     }
 }
 
+/// What the sources stage leaves for the rest of the start.
+struct Sources {
+    /// Asks the zone watcher to reload (none without a zone directory).
+    reload: Option<mpsc::UnboundedSender<()>>,
+    /// Sources that must be loaded before `/readyz` says 200.
+    required: Vec<SourceId>,
+    etcd: Option<Arc<crate::source::etcd::EtcdStatus>>,
+}
+
 /// Start srvd: load the first snapshot, bind every socket, start watchers.
 /// `zones` is the zone directory's first load (`None`: the directory does not exist).
 pub async fn start(config: &Config, zones: Option<ZoneSet>) -> Result<RunningApp, AppError> {
     let metrics = Arc::new(Metrics::new());
     let index = IndexHandle::default();
-    let mut indexer = Indexer::new(index.clone());
     let mut tasks = JoinSet::new();
     let stop = CancellationToken::new();
-    let (updates, updates_rx) = mpsc::channel(UPDATE_QUEUE);
+    let sources = start_sources(config, zones, &index, &metrics, &mut tasks, &stop)?;
+    let forwarder = start_forwarder(config, &metrics);
+    let xfr = Arc::new(config.xfr.clone());
+    let settings = Settings {
+        ttl: config.ttl,
+        rotate: config.rotate,
+        recursion_available: forwarder.is_some(),
+        cache_bytes: config.cache_bytes,
+    };
+    let responder = Arc::new(Responder::new(
+        index.clone(),
+        settings,
+        forwarder.clone(),
+        xfr.clone(),
+        metrics.clone(),
+    ));
+    let dns = bind_dns(config, responder.clone(), &metrics).await?;
+    let listener = http::bind(config.http)
+        .await
+        .map_err(|source| AppError::HttpBind {
+            addr: config.http,
+            source,
+        })?;
+    if xfr.has_notify() {
+        let notifier = crate::xfr::notify::Notifier {
+            settings: xfr.clone(),
+            required: sources.required.clone(),
+            listen: config.listen.iter().map(SocketAddr::ip).collect(),
+            ttl: config.ttl,
+            metrics: metrics.clone(),
+        };
+        tasks.spawn(crate::xfr::notify::run(
+            index.clone(),
+            notifier,
+            stop.clone(),
+        ));
+    }
+    if let Some(forwarder) = &forwarder {
+        let background = forwarder.start(stop.clone());
+        tasks.spawn(async move {
+            let _ = background.await;
+        });
+    }
+    let http_addr = listener.local_addr().unwrap_or(config.http);
+    info!(addr = %http_addr, "serving /metrics, /healthz, /readyz");
+    let state = HttpState {
+        index: index.clone(),
+        metrics,
+        responder,
+        required: sources.required,
+        etcd: sources.etcd,
+    };
+    tasks.spawn(http::serve(listener, state, stop.clone()));
+    Ok(RunningApp {
+        dns,
+        http_addr,
+        index,
+        stop,
+        tasks,
+        reload: sources.reload,
+    })
+}
 
+/// Publish the first snapshot (zone files) and start the index thread, the zone watcher and
+/// the etcd source.
+fn start_sources(
+    config: &Config,
+    zones: Option<ZoneSet>,
+    index: &IndexHandle,
+    metrics: &Arc<Metrics>,
+    tasks: &mut JoinSet<()>,
+    stop: &CancellationToken,
+) -> Result<Sources, AppError> {
+    let mut indexer = Indexer::new(index.clone());
+    let (updates, updates_rx) = mpsc::channel(UPDATE_QUEUE);
     let watcher = match zones {
         Some(set) => {
             indexer.apply(Update::Zones(set));
@@ -120,12 +201,15 @@ pub async fn start(config: &Config, zones: Option<ZoneSet>) -> Result<RunningApp
     if let Some(watcher) = watcher {
         tasks.spawn(watcher.run(updates.clone(), metrics.clone()));
     }
-    let mut required = vec![SourceId::Zones];
-    let mut etcd_status = None;
+    let mut sources = Sources {
+        reload,
+        required: vec![SourceId::Zones],
+        etcd: None,
+    };
     if let Some(settings) = &config.etcd {
         let source = EtcdSource::new(settings.clone(), updates.clone(), metrics.clone());
-        etcd_status = Some(source.status());
-        required.push(SourceId::Etcd);
+        sources.etcd = Some(source.status());
+        sources.required.push(SourceId::Etcd);
         info!(
             endpoints = ?settings.connection.endpoints,
             prefix = %settings.connection.prefix,
@@ -133,32 +217,28 @@ pub async fn start(config: &Config, zones: Option<ZoneSet>) -> Result<RunningApp
         );
         tasks.spawn(source.run(stop.clone()));
     }
-    drop(updates);
+    Ok(sources)
+}
 
-    let forwarder = config.forward.enabled().then(|| {
-        let forwarder = Forwarder::new(config.forward.clone(), &config.listen, metrics.clone());
+/// The forwarder, when the configuration names any upstream.
+fn start_forwarder(config: &Config, metrics: &Arc<Metrics>) -> Option<Arc<Forwarder>> {
+    config.forward.enabled().then(|| {
         info!(
             upstreams = ?config.forward.upstreams,
             resolv_conf = ?config.forward.resolv_conf,
             zones = config.forward.zones.len(),
             "forwarding names outside the served zones"
         );
-        forwarder
-    });
-    let settings = Settings {
-        ttl: config.ttl,
-        rotate: config.rotate,
-        recursion_available: forwarder.is_some(),
-        cache_bytes: config.cache_bytes,
-    };
-    let xfr = Arc::new(config.xfr.clone());
-    let responder = Arc::new(Responder::new(
-        index.clone(),
-        settings,
-        forwarder.clone(),
-        xfr.clone(),
-        metrics.clone(),
-    ));
+        Forwarder::new(config.forward.clone(), &config.listen, metrics.clone())
+    })
+}
+
+/// Bind DNS on every listen address, UDP and TCP.
+async fn bind_dns(
+    config: &Config,
+    responder: Arc<Responder>,
+    metrics: &Arc<Metrics>,
+) -> Result<DnsServer, AppError> {
     if config.rrl.rate > 0 {
         info!(
             rate = config.rrl.rate,
@@ -173,60 +253,9 @@ pub async fn start(config: &Config, zones: Option<ZoneSet>) -> Result<RunningApp
         idle_timeout: config.tcp_idle_timeout,
         max_connections: server::tcp_connection_cap(config.tcp_max_connections, fd_limit),
     };
-    let dns = DnsServer::bind(
-        responder.clone(),
-        metrics.clone(),
-        &config.listen,
-        tcp,
-        server::UdpSettings {
-            workers: config.udp_workers,
-            rrl: config.rrl,
-        },
-    )
-    .await?;
-    let listener = http::bind(config.http)
-        .await
-        .map_err(|source| AppError::HttpBind {
-            addr: config.http,
-            source,
-        })?;
-    if xfr.has_notify() {
-        let notifier = crate::xfr::notify::Notifier {
-            settings: xfr.clone(),
-            required: required.clone(),
-            listen: config.listen.iter().map(SocketAddr::ip).collect(),
-            ttl: config.ttl,
-            metrics: metrics.clone(),
-        };
-        tasks.spawn(crate::xfr::notify::run(
-            index.clone(),
-            notifier,
-            stop.clone(),
-        ));
-    }
-    if let Some(forwarder) = &forwarder {
-        let background = forwarder.start(stop.clone());
-        tasks.spawn(async move {
-            let _ = background.await;
-        });
-    }
-    let http_addr = listener.local_addr().unwrap_or(config.http);
-    info!(addr = %http_addr, "serving /metrics, /healthz, /readyz");
-    let state = HttpState {
-        index: index.clone(),
-        metrics,
-        responder,
-        required,
-        etcd: etcd_status,
+    let udp = server::UdpSettings {
+        workers: config.udp_workers,
+        rrl: config.rrl,
     };
-    tasks.spawn(http::serve(listener, state, stop.clone()));
-
-    Ok(RunningApp {
-        dns,
-        http_addr,
-        index,
-        stop,
-        tasks,
-        reload,
-    })
+    Ok(DnsServer::bind(responder, metrics.clone(), &config.listen, tcp, udp).await?)
 }

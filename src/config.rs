@@ -247,29 +247,13 @@ impl Config {
         let xfr = xfr_settings(&file, &mut problems);
         let rrl = rrl_settings(&file, &mut problems);
         let zone_limits = file.zone_limits();
-        let ttl = TtlPolicy {
-            default: file.ttl.unwrap_or(5),
-            min: file.min_ttl.unwrap_or(0),
-            max: file.max_ttl.unwrap_or(TtlPolicy::default().max),
-            negative: file.negative_ttl.unwrap_or(5),
-        };
-        if ttl.min > ttl.max {
-            problems.push(ConfigError::Invalid(format!(
-                "min_ttl ({}) is greater than max_ttl ({})",
-                ttl.min, ttl.max
-            )));
-        }
-        for (name, value) in [
-            ("ttl", ttl.default),
-            ("max_ttl", ttl.max),
-            ("negative_ttl", ttl.negative),
-        ] {
-            if value > i32::MAX as u32 {
-                problems.push(ConfigError::Invalid(format!(
-                    "{name} ({value}) exceeds 2147483647"
-                )));
-            }
-        }
+        let ttl = ttl_policy(&file, &mut problems);
+        let tcp_idle = file.tcp_idle_timeout.unwrap_or(10);
+        let udp_workers = file.udp_workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        let cache_mb = file.cache_size.unwrap_or(DEFAULT_CACHE_MB);
+        check_limits(&file, tcp_idle, udp_workers, cache_mb, &mut problems);
         let listen = file
             .listen
             .unwrap_or_else(|| vec![default_addr(DEFAULT_LISTEN)]);
@@ -278,40 +262,7 @@ impl Config {
                 "listen: at least one address is needed".into(),
             ));
         }
-        let log_level = file.log_level.unwrap_or_else(|| "info".into());
-        const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
-        let is_level = LEVELS.contains(&log_level.to_ascii_lowercase().as_str());
-        let is_filter = log_level.contains('=') || log_level.contains(',');
-        if !(is_level || is_filter) || tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
-            problems.push(ConfigError::Invalid(format!(
-                "log_level {log_level:?} is not a level (error, warn, info, debug, trace) or filter"
-            )));
-        }
-        let tcp_idle = file.tcp_idle_timeout.unwrap_or(10);
-        if tcp_idle == 0 {
-            problems.push(ConfigError::Invalid(
-                "tcp_idle_timeout must be at least 1 second".into(),
-            ));
-        }
-        let udp_workers = file.udp_workers.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-        });
-        if udp_workers == 0 || udp_workers > 256 {
-            problems.push(ConfigError::Invalid(format!(
-                "udp_workers ({udp_workers}) must be between 1 and 256"
-            )));
-        }
-        if file.tcp_max_connections == Some(0) {
-            problems.push(ConfigError::Invalid(
-                "tcp_max_connections must be at least 1".into(),
-            ));
-        }
-        let cache_mb = file.cache_size.unwrap_or(DEFAULT_CACHE_MB);
-        if cache_mb > 1 << 20 {
-            problems.push(ConfigError::Invalid(format!(
-                "cache_size ({cache_mb} MiB) is more than 1 TiB"
-            )));
-        }
+        let log_level = log_level(file.log_level.clone(), &mut problems);
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -333,6 +284,73 @@ impl Config {
             log_level,
             tcp_idle_timeout: Duration::from_secs(tcp_idle),
         })
+    }
+}
+
+/// The log level or tracing filter (default `info`).
+fn log_level(level: Option<String>, problems: &mut Vec<ConfigError>) -> String {
+    let level = level.unwrap_or_else(|| "info".into());
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let is_level = LEVELS.contains(&level.to_ascii_lowercase().as_str());
+    let is_filter = level.contains('=') || level.contains(',');
+    if !(is_level || is_filter) || tracing_subscriber::EnvFilter::try_new(&level).is_err() {
+        problems.push(ConfigError::Invalid(format!(
+            "log_level {level:?} is not a level (error, warn, info, debug, trace) or filter"
+        )));
+    }
+    level
+}
+
+/// The TTL settings, each checked against RFC 2181's 2^31-1.
+fn ttl_policy(file: &FileConfig, problems: &mut Vec<ConfigError>) -> TtlPolicy {
+    let ttl = TtlPolicy {
+        default: file.ttl.unwrap_or(5),
+        min: file.min_ttl.unwrap_or(0),
+        max: file.max_ttl.unwrap_or(TtlPolicy::default().max),
+        negative: file.negative_ttl.unwrap_or(5),
+    };
+    if ttl.min > ttl.max {
+        problems.push(ConfigError::Invalid(format!(
+            "min_ttl ({}) is greater than max_ttl ({})",
+            ttl.min, ttl.max
+        )));
+    }
+    for (name, value) in [
+        ("ttl", ttl.default),
+        ("max_ttl", ttl.max),
+        ("negative_ttl", ttl.negative),
+    ] {
+        if value > i32::MAX as u32 {
+            problems.push(ConfigError::Invalid(format!(
+                "{name} ({value}) exceeds 2147483647"
+            )));
+        }
+    }
+    ttl
+}
+
+/// Connection, worker and cache limits that must be in range.
+fn check_limits(
+    file: &FileConfig,
+    tcp_idle: u64,
+    udp_workers: usize,
+    cache_mb: u64,
+    problems: &mut Vec<ConfigError>,
+) {
+    let mut invalid = |m: String| problems.push(ConfigError::Invalid(m));
+    if tcp_idle == 0 {
+        invalid("tcp_idle_timeout must be at least 1 second".into());
+    }
+    if udp_workers == 0 || udp_workers > 256 {
+        invalid(format!(
+            "udp_workers ({udp_workers}) must be between 1 and 256"
+        ));
+    }
+    if file.tcp_max_connections == Some(0) {
+        invalid("tcp_max_connections must be at least 1".into());
+    }
+    if cache_mb > 1 << 20 {
+        invalid(format!("cache_size ({cache_mb} MiB) is more than 1 TiB"));
     }
 }
 

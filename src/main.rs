@@ -13,8 +13,15 @@ use srvd::source::ZoneSet;
 use srvd::source::etcd::EtcdArgs;
 use srvd::source::zonefile;
 
-/// Authoritative DNS for service discovery: answers A/AAAA, SRV, TXT, MX, PTR, NS and SOA
-/// from zone files (and etcd), with short TTLs.
+/// How long a graceful shutdown may take before srvd exits anyway.
+const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long the runtime waits for blocking tasks at exit.
+const RUNTIME_EXIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Authoritative DNS for service discovery: answers A/AAAA, SRV, TXT, MX, PTR, NS and SOA from
+/// etcd (the CoreDNS etcd plugin's key layout) and zone files, with short TTLs; forwards every
+/// other name to upstream resolvers (--forward); feeds stock secondaries by NOTIFY and
+/// AXFR/IXFR (--allow-transfer, --notify).
 #[derive(Parser)]
 #[command(name = "srvd", version, args_conflicts_with_subcommands = true)]
 #[command(
@@ -216,6 +223,35 @@ fn load_config(args: &ServeArgs) -> (Option<FileConfig>, Result<Config, Vec<Conf
     (Some(merged.clone()), Config::from_file_config(merged, etcd))
 }
 
+/// The validated configuration and the zone directory's first load, or every problem found
+/// in either (zones are checked even when the configuration is invalid).
+fn validate(args: &ServeArgs) -> Result<(Config, Option<ZoneSet>), Vec<String>> {
+    let mut problems: Vec<String> = Vec::new();
+    let (merged, config) = load_config(args);
+    let config = match config {
+        Ok(config) => Some(config),
+        Err(errors) => {
+            problems.extend(errors.iter().map(ToString::to_string));
+            None
+        }
+    };
+    let zones = match merged.map(|m| (m.zones.clone(), m.zone_limits())) {
+        Some((dir, limits)) => {
+            let explicit = dir.is_some();
+            let dir = dir.unwrap_or_else(|| PathBuf::from(srvd::config::DEFAULT_ZONES));
+            load_zones(&dir, explicit, limits).unwrap_or_else(|errors| {
+                problems.extend(errors);
+                None
+            })
+        }
+        None => None,
+    };
+    match config {
+        Some(config) if problems.is_empty() => Ok((config, zones)),
+        _ => Err(problems),
+    }
+}
+
 /// The zone directory's first load; `Ok(None)` when the default directory is absent.
 fn load_zones(
     dir: &Path,
@@ -267,7 +303,16 @@ async fn serve(config: Config, zones: Option<ZoneSet>) -> anyhow::Result<()> {
             _ = usr2.recv() => tracing::debug!("SIGUSR2 ignored"),
         }
     }
-    app.shutdown().await?;
+    // Shutdown drains for at most 5 s; should anything hang past SHUTDOWN_LIMIT, or a second
+    // SIGTERM/SIGINT arrive, exit anyway: a stop request is never ignored.
+    tokio::select! {
+        done = tokio::time::timeout(SHUTDOWN_LIMIT, app.shutdown()) => match done {
+            Ok(result) => result?,
+            Err(_) => tracing::warn!("shutdown took longer than {SHUTDOWN_LIMIT:?}; exiting anyway"),
+        },
+        _ = term.recv() => tracing::warn!("second SIGTERM: exiting without draining"),
+        _ = int.recv() => tracing::warn!("second SIGINT: exiting without draining"),
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -280,42 +325,18 @@ fn main() -> ExitCode {
         Some(Command::Announce(args)) => return srvd::announce::main(args),
         None => (false, cli.args),
     };
-    let mut problems: Vec<String> = Vec::new();
-    let (merged, config) = load_config(&args);
-    let config = match config {
-        Ok(config) => Some(config),
-        Err(errors) => {
-            problems.extend(errors.iter().map(ToString::to_string));
-            None
-        }
-    };
-    // Zones are checked even when the configuration is invalid, so every problem is listed.
-    let zones = match merged.map(|m| (m.zones.clone(), m.zone_limits())) {
-        Some((dir, limits)) => {
-            let explicit = dir.is_some();
-            let dir = dir.unwrap_or_else(|| PathBuf::from(srvd::config::DEFAULT_ZONES));
-            match load_zones(&dir, explicit, limits) {
-                Ok(zones) => zones,
-                Err(errors) => {
-                    problems.extend(errors);
-                    None
-                }
+    let (config, zones) = match validate(&args) {
+        Ok(valid) => valid,
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("error: {p}");
             }
+            eprintln!(
+                "srvd: {} problem(s) found; nothing was started",
+                problems.len()
+            );
+            return ExitCode::from(2);
         }
-        None => None,
-    };
-    if !problems.is_empty() {
-        for p in &problems {
-            eprintln!("error: {p}");
-        }
-        eprintln!(
-            "srvd: {} problem(s) found; nothing was started",
-            problems.len()
-        );
-        return ExitCode::from(2);
-    }
-    let Some(config) = config else {
-        return ExitCode::from(2);
     };
     if check {
         let (n_zones, n_records) = zones
@@ -335,7 +356,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config, zones)) {
+    let result = runtime.block_on(serve(config, zones));
+    // Blocking tasks still running (a zone load, a stuck etcd call) must not hold up the exit.
+    runtime.shutdown_timeout(RUNTIME_EXIT_LIMIT);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -161,48 +161,18 @@ impl Responder {
         scratch.rotation = scratch.rotation.wrapping_add(1);
         let query = match Query::parse(packet) {
             Ok(query) => query,
-            Err(Reject::Drop) => return Outcome::Drop,
-            Err(Reject::FormErr {
-                id,
-                flags,
-                question,
-            }) => {
-                let question = question.map(|(from, to)| &packet[from..to]);
-                self.error_reply(id, flags, question, ResponseCode::FormErr, out, scratch);
-                self.metrics.query(
-                    0,
-                    ResponseCode::FormErr,
-                    AnswerSource::Error,
-                    started.elapsed(),
-                );
-                return Outcome::Reply;
-            }
+            Err(reject) => return self.rejected(packet, reject, out, scratch, started),
         };
-        let signer = match query.tsig_at {
-            None => None,
-            Some(_) => {
-                match super::xfr::check_signature(&self.xfr.keys, &query, out, &mut scratch.encode)
-                {
-                    Ok(signer) => Some(signer),
-                    Err(super::xfr::BadSignature) => {
-                        self.metrics.query(
-                            query.qtype,
-                            ResponseCode::NotAuth,
-                            AnswerSource::Error,
-                            started.elapsed(),
-                        );
-                        return Outcome::Reply;
-                    }
-                }
-            }
+        let signer = match self.verify_signature(&query, out, scratch, started) {
+            Ok(signer) => signer,
+            Err(outcome) => return outcome,
         };
         let snap = self.index.load();
-        if query.opcode == 0
-            && matches!(
-                RecordType::from(query.qtype),
-                RecordType::AXFR | RecordType::IXFR
-            )
-        {
+        let transfer = matches!(
+            RecordType::from(query.qtype),
+            RecordType::AXFR | RecordType::IXFR
+        );
+        if query.opcode == 0 && transfer {
             return self.transfer(snap, &query, transport, peer, signer, out, scratch);
         }
         let size = max_size(&query, transport);
@@ -210,19 +180,7 @@ impl Responder {
             && query.tsig_at.is_none()
             && query.opcode == 0
             && query.edns.is_none_or(|e| e.version == 0);
-        if cacheable && let Some(entry) = self.cache.get(&scratch.key, &snap) {
-            let rotation = if self.settings.rotate {
-                scratch.rotation
-            } else {
-                0
-            };
-            entry.write(&query, &snap, rotation, out);
-            self.metrics.query(
-                entry.qtype,
-                entry.rcode,
-                AnswerSource::Cache,
-                started.elapsed(),
-            );
+        if cacheable && self.reply_from_cache(&query, &snap, out, scratch, started) {
             return Outcome::Reply;
         }
         let (answer, qtype) = self.decide(&snap, &query, size);
@@ -235,12 +193,11 @@ impl Responder {
                 forwarder, &query, answer, size, transport, out, scratch, started,
             );
         }
-        let reserve = signer.as_ref().map_or(0, Signer::record_size);
-        let layout = self.encode(&query, &answer, size, reserve, transport, out, scratch);
-        if let Some(mut signer) = signer {
-            signer.sign(out);
-        }
-        if cacheable && answer.forward != Forward::Question {
+        let cache = cacheable.then_some(&snap);
+        let layout = self.encode(&query, &answer, size, signer, transport, out, scratch);
+        if let Some(snap) = cache
+            && answer.forward != Forward::Question
+        {
             let entry = Entry::new(
                 out,
                 snap.generation,
@@ -261,6 +218,82 @@ impl Responder {
         self.metrics
             .query(qtype, answer.rcode, source, started.elapsed());
         Outcome::Reply
+    }
+
+    /// A packet the parser rejected: silence, or FORMERR.
+    fn rejected(
+        &self,
+        packet: &[u8],
+        reject: Reject,
+        out: &mut Vec<u8>,
+        scratch: &mut Scratch,
+        started: Instant,
+    ) -> Outcome {
+        let Reject::FormErr {
+            id,
+            flags,
+            question,
+        } = reject
+        else {
+            return Outcome::Drop;
+        };
+        let question = question.map(|(from, to)| &packet[from..to]);
+        self.error_reply(id, flags, question, ResponseCode::FormErr, out, scratch);
+        let elapsed = started.elapsed();
+        self.metrics
+            .query(0, ResponseCode::FormErr, AnswerSource::Error, elapsed);
+        Outcome::Reply
+    }
+
+    /// The signer for a TSIG-signed query's answer (`None` when unsigned); a query whose
+    /// signature fails gets its error answer written and is done.
+    fn verify_signature(
+        &self,
+        query: &Query<'_>,
+        out: &mut Vec<u8>,
+        scratch: &mut Scratch,
+        started: Instant,
+    ) -> Result<Option<Signer>, Outcome> {
+        if query.tsig_at.is_none() {
+            return Ok(None);
+        }
+        match super::xfr::check_signature(&self.xfr.keys, query, out, &mut scratch.encode) {
+            Ok(signer) => Ok(Some(signer)),
+            Err(super::xfr::BadSignature) => {
+                let elapsed = started.elapsed();
+                self.metrics.query(
+                    query.qtype,
+                    ResponseCode::NotAuth,
+                    AnswerSource::Error,
+                    elapsed,
+                );
+                Err(Outcome::Reply)
+            }
+        }
+    }
+
+    /// Answer from the answer cache when it holds a valid entry for the question.
+    fn reply_from_cache(
+        &self,
+        query: &Query<'_>,
+        snap: &Snapshot,
+        out: &mut Vec<u8>,
+        scratch: &mut Scratch,
+        started: Instant,
+    ) -> bool {
+        let Some(entry) = self.cache.get(&scratch.key, snap) else {
+            return false;
+        };
+        let rotation = if self.settings.rotate {
+            scratch.rotation
+        } else {
+            0
+        };
+        entry.write(query, snap, rotation, out);
+        let elapsed = started.elapsed();
+        self.metrics
+            .query(entry.qtype, entry.rcode, AnswerSource::Cache, elapsed);
+        true
     }
 
     /// The protocol rules around `dns::lookup`: which queries are errors, and the lookup.
@@ -293,13 +326,15 @@ impl Responder {
         (answer, query.qtype)
     }
 
+    /// Encode `answer` within the transport's limits, TSIG-signed when `signer` is given
+    /// (its record's room kept free).
     #[allow(clippy::too_many_arguments)]
     fn encode(
         &self,
         query: &Query<'_>,
         answer: &Answer,
         size: usize,
-        reserve: usize,
+        signer: Option<Signer>,
         transport: Transport,
         out: &mut Vec<u8>,
         scratch: &mut Scratch,
@@ -324,11 +359,11 @@ impl Responder {
         let limits = Limits {
             max_size: size,
             udp: transport == Transport::Udp,
-            reserve,
+            reserve: signer.as_ref().map_or(0, Signer::record_size),
             rotatable: self.settings.rotate,
             ttl: TtlAdjust::Keep,
         };
-        encode::encode(
+        let layout = encode::encode(
             out,
             &mut scratch.encode,
             header,
@@ -336,7 +371,11 @@ impl Responder {
             Sections::of(answer),
             edns,
             limits,
-        )
+        );
+        if let Some(mut signer) = signer {
+            signer.sign(out);
+        }
+        layout
     }
 
     /// A header-only error reply (the message could not be read past its header).
@@ -495,33 +534,10 @@ impl Responder {
             additionals: &r.additionals,
             partial: false,
         };
-        let edns = pending.edns.map(|e| ResponseEdns {
-            payload: EDNS_PAYLOAD,
-            dnssec_ok: e.dnssec_ok,
-            ede: None,
-        });
-        let limits = Limits {
-            max_size: pending.size,
-            udp: pending.transport == Transport::Udp,
-            reserve: 0,
-            rotatable: false,
-            ttl,
-        };
-        encode::encode(
-            out,
-            scratch,
-            header,
-            Some(&pending.question),
-            sections,
-            edns,
-            limits,
-        );
-        self.metrics.query(
-            pending.qtype,
-            rcode,
-            AnswerSource::Forward,
-            pending.started.elapsed(),
-        );
+        encode_for_client(pending, header, sections, ttl, out, scratch);
+        let elapsed = pending.started.elapsed();
+        self.metrics
+            .query(pending.qtype, rcode, AnswerSource::Forward, elapsed);
     }
 
     /// An AXFR or IXFR request (see `server::xfr`).
@@ -548,4 +564,36 @@ impl Responder {
             super::xfr::Requested::Stream(stream) => Outcome::Transfer(stream),
         }
     }
+}
+
+/// Encode a forwarded answer for the client's transport, size and EDNS.
+fn encode_for_client(
+    pending: &Pending,
+    header: Header,
+    sections: Sections<'_>,
+    ttl: TtlAdjust,
+    out: &mut Vec<u8>,
+    scratch: &mut encode::Scratch,
+) {
+    let edns = pending.edns.map(|e| ResponseEdns {
+        payload: EDNS_PAYLOAD,
+        dnssec_ok: e.dnssec_ok,
+        ede: None,
+    });
+    let limits = Limits {
+        max_size: pending.size,
+        udp: pending.transport == Transport::Udp,
+        reserve: 0,
+        rotatable: false,
+        ttl,
+    };
+    encode::encode(
+        out,
+        scratch,
+        header,
+        Some(&pending.question),
+        sections,
+        edns,
+        limits,
+    );
 }

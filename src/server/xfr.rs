@@ -199,37 +199,15 @@ pub fn transfer(
 ) -> Requested {
     let ixfr = RecordType::from(query.qtype) == RecordType::IXFR;
     let kind = if ixfr { "ixfr" } else { "axfr" };
-    let refuse =
-        |rcode: ResponseCode, result: &str, out: &mut Vec<u8>, scratch: &mut encode::Scratch| {
+    let prepared = permitted_zone(&cx, query, transport, peer, signer.as_ref(), ixfr)
+        .and_then(|zone| prepare(&cx, query, ixfr, zone));
+    let transfer = match prepared {
+        Ok(transfer) => transfer,
+        Err((rcode, result)) => {
             cx.metrics.transfer(kind, result);
             error_header(query, rcode, out, scratch);
-            Requested::Reply
-        };
-    let name = query
-        .question
-        .and_then(|q| Name::read(&mut BinDecoder::new(q)).ok())
-        .map(|n| crate::name_key::NameKey::new(&n));
-    let zone = name.and_then(|key| cx.snap.zones().iter().position(|z| z.key == key));
-    let Some(zone) = zone else {
-        return refuse(ResponseCode::NotAuth, "notauth", out, scratch);
-    };
-    let key_name = signer.as_ref().map(|s| s.key_name().clone());
-    let allowed = peer.is_some_and(|ip| {
-        cx.settings
-            .allows(&cx.snap.zones()[zone].key, ip, key_name.as_ref())
-    });
-    if !allowed || (transport == Transport::Udp && !ixfr) {
-        return refuse(ResponseCode::Refused, "refused", out, scratch);
-    }
-    let transfer = match (ixfr, client_serial(query)) {
-        (true, Some(serial)) => {
-            Transfer::incremental(cx.index, cx.snap.clone(), zone, cx.ttl, serial)
+            return Requested::Reply;
         }
-        (true, None) => return refuse(ResponseCode::FormErr, "error", out, scratch),
-        (false, _) => Transfer::full(cx.snap.clone(), zone, cx.ttl),
-    };
-    let Some(transfer) = transfer else {
-        return refuse(ResponseCode::ServFail, "error", out, scratch);
     };
     let result = match transfer.style {
         Style::Full => "full",
@@ -252,6 +230,51 @@ pub fn transfer(
             Requested::Reply
         }
     }
+}
+
+/// Why a transfer is not started: the rcode to answer and the metric's result label.
+type Refusal = (ResponseCode, &'static str);
+
+/// The zone asked for, when it is ours and `peer` (signed with `signer`'s key) may transfer
+/// it over `transport` (AXFR needs TCP, RFC 5936 §4.2).
+fn permitted_zone(
+    cx: &Context<'_>,
+    query: &Query<'_>,
+    transport: Transport,
+    peer: Option<IpAddr>,
+    signer: Option<&Signer>,
+    ixfr: bool,
+) -> Result<usize, Refusal> {
+    let name = query
+        .question
+        .and_then(|q| Name::read(&mut BinDecoder::new(q)).ok())
+        .map(|n| crate::name_key::NameKey::new(&n));
+    let zone = name.and_then(|key| cx.snap.zones().iter().position(|z| z.key == key));
+    let zone = zone.ok_or((ResponseCode::NotAuth, "notauth"))?;
+    let key_name = signer.map(|s| s.key_name().clone());
+    let zone_key = &cx.snap.zones()[zone].key;
+    let allowed = peer.is_some_and(|ip| cx.settings.allows(zone_key, ip, key_name.as_ref()));
+    if !allowed || (transport == Transport::Udp && !ixfr) {
+        return Err((ResponseCode::Refused, "refused"));
+    }
+    Ok(zone)
+}
+
+/// The transfer a permitted request gets: AXFR, or IXFR from the client's serial.
+fn prepare(
+    cx: &Context<'_>,
+    query: &Query<'_>,
+    ixfr: bool,
+    zone: usize,
+) -> Result<Transfer, Refusal> {
+    let transfer = match (ixfr, client_serial(query)) {
+        (true, Some(serial)) => {
+            Transfer::incremental(cx.index, cx.snap.clone(), zone, cx.ttl, serial)
+        }
+        (true, None) => return Err((ResponseCode::FormErr, "error")),
+        (false, _) => Transfer::full(cx.snap.clone(), zone, cx.ttl),
+    };
+    transfer.ok_or((ResponseCode::ServFail, "error"))
 }
 
 /// IXFR over UDP: the whole answer when it fits one datagram, else the SOA alone.
