@@ -54,7 +54,7 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
         state.metrics.etcd_stale(etcd.stale_seconds());
     }
     let snap = state.index.load();
-    let names = [SourceId::Zones, SourceId::Etcd].map(|s| (s, snap.names_from(s)));
+    let names = [SourceId::Zones, SourceId::Etcd].map(|s| (s.as_str(), snap.names_from(s)));
     state
         .metrics
         .set_index(snap.generation, snap.etcd_revision, &names);

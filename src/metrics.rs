@@ -18,8 +18,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::source::SourceId;
-
 /// Where an answer came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AnswerSource {
@@ -63,20 +61,9 @@ pub struct Metrics {
     /// (qtype, rcode, source) -> its counter, so the hot path allocates nothing.
     query_counters: RwLock<HashMap<(u16, u16, AnswerSource), Counter>>,
     latency: Histogram,
-    reload_errors: Family<SourceLabels, Counter>,
-    bad_values: Family<SourceLabels, Counter>,
-    names: Family<SourceLabels, Gauge>,
-    generation: Gauge,
-    etcd_revision: Gauge,
-    etcd_stale_seconds: prometheus_client::metrics::gauge::Gauge<f64, std::sync::atomic::AtomicU64>,
-    etcd_reconnects: Counter,
-    etcd_resyncs: Counter,
-    etcd_history_resets: Family<ReasonLabels, Counter>,
-    cache_entries: Gauge,
-    cache_bytes: Gauge,
-    tcp_open: Gauge,
-    tcp_evicted: Counter,
-    rrl_limited: Family<ActionLabels, Counter>,
+    sources: SourceMetrics,
+    etcd: EtcdMetrics,
+    server: ServerMetrics,
     forward: ForwardMetrics,
     xfr: XfrMetrics,
 }
@@ -105,6 +92,154 @@ struct UpstreamResultLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
     result: String,
+}
+
+/// Source load and index metrics.
+struct SourceMetrics {
+    reload_errors: Family<SourceLabels, Counter>,
+    bad_values: Family<SourceLabels, Counter>,
+    names: Family<SourceLabels, Gauge>,
+    generation: Gauge,
+}
+
+impl SourceMetrics {
+    /// Register the source and index metrics in `registry`.
+    fn register(registry: &mut Registry) -> Self {
+        let reload_errors = Family::<SourceLabels, Counter>::default();
+        registry.register(
+            "source_reload_errors",
+            "Loads of a source that failed and were rejected (the previous data keeps serving)",
+            reload_errors.clone(),
+        );
+        let bad_values = Family::<SourceLabels, Counter>::default();
+        registry.register(
+            "source_bad_values",
+            "Records or values skipped because they were invalid",
+            bad_values.clone(),
+        );
+        let names = Family::<SourceLabels, Gauge>::default();
+        registry.register(
+            "index_names",
+            "Owner names loaded, per source",
+            names.clone(),
+        );
+        let generation = Gauge::default();
+        registry.register(
+            "index_generation",
+            "Snapshots published",
+            generation.clone(),
+        );
+        SourceMetrics {
+            reload_errors,
+            bad_values,
+            names,
+            generation,
+        }
+    }
+}
+
+/// etcd watch metrics.
+struct EtcdMetrics {
+    revision: Gauge,
+    stale_seconds: prometheus_client::metrics::gauge::Gauge<f64, std::sync::atomic::AtomicU64>,
+    reconnects: Counter,
+    resyncs: Counter,
+    history_resets: Family<ReasonLabels, Counter>,
+}
+
+impl EtcdMetrics {
+    /// Register the etcd metrics in `registry`.
+    fn register(registry: &mut Registry) -> Self {
+        let revision = Gauge::default();
+        registry.register(
+            "etcd_revision",
+            "Last etcd revision applied to the index",
+            revision.clone(),
+        );
+        let stale_seconds = Default::default();
+        registry.register(
+            "etcd_stale_seconds",
+            "Seconds since srvd last heard from etcd (0 while the watch is healthy)",
+            Clone::clone(&stale_seconds),
+        );
+        let reconnects = Counter::default();
+        registry.register(
+            "etcd_reconnects",
+            "Times the etcd watch was re-established after a failure",
+            reconnects.clone(),
+        );
+        let resyncs = Counter::default();
+        registry.register(
+            "etcd_resyncs",
+            "Full snapshots of the etcd prefix read (at start and after every history reset)",
+            resyncs.clone(),
+        );
+        let history_resets = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "etcd_history_resets",
+            "Fresh snapshots taken because etcd's history changed under srvd (compaction, or an etcd restored or replaced: rewind)",
+            history_resets.clone(),
+        );
+        EtcdMetrics {
+            revision,
+            stale_seconds,
+            reconnects,
+            resyncs,
+            history_resets,
+        }
+    }
+}
+
+/// Answer cache, DNS TCP connection and response rate limiting metrics.
+struct ServerMetrics {
+    cache_entries: Gauge,
+    cache_bytes: Gauge,
+    tcp_open: Gauge,
+    tcp_evicted: Counter,
+    rrl_limited: Family<ActionLabels, Counter>,
+}
+
+impl ServerMetrics {
+    /// Register the answer cache, TCP and rate limiting metrics in `registry`.
+    fn register(registry: &mut Registry) -> Self {
+        let cache_entries = Gauge::default();
+        registry.register(
+            "cache_entries",
+            "Encoded answers held in the authoritative answer cache",
+            cache_entries.clone(),
+        );
+        let cache_bytes = Gauge::default();
+        registry.register(
+            "cache_bytes",
+            "Bytes held by the authoritative answer cache (bounded by --cache-size)",
+            cache_bytes.clone(),
+        );
+        let tcp_open = Gauge::default();
+        registry.register(
+            "tcp_connections",
+            "DNS TCP connections open",
+            tcp_open.clone(),
+        );
+        let tcp_evicted = Counter::default();
+        registry.register(
+            "tcp_connections_evicted",
+            "Idle DNS TCP connections closed to make room under --tcp-max-connections",
+            tcp_evicted.clone(),
+        );
+        let rrl_limited = Family::<ActionLabels, Counter>::default();
+        registry.register(
+            "rrl_limited",
+            "UDP replies over the response rate limit: dropped, or slipped (sent truncated)",
+            rrl_limited.clone(),
+        );
+        ServerMetrics {
+            cache_entries,
+            cache_bytes,
+            tcp_open,
+            tcp_evicted,
+            rrl_limited,
+        }
+    }
 }
 
 /// Zone transfer and NOTIFY metrics.
@@ -248,9 +383,9 @@ pub fn rcode_name(rcode: ResponseCode) -> String {
     }
 }
 
-fn source_label(source: SourceId) -> SourceLabels {
+fn source_label(source: &str) -> SourceLabels {
     SourceLabels {
-        source: source.as_str().to_string(),
+        source: source.to_string(),
     }
 }
 
@@ -278,113 +413,21 @@ impl Metrics {
             "Time from a query's bytes to its reply's bytes (not counting socket I/O)",
             latency.clone(),
         );
-        let reload_errors = Family::<SourceLabels, Counter>::default();
-        registry.register(
-            "source_reload_errors",
-            "Loads of a source that failed and were rejected (the previous data keeps serving)",
-            reload_errors.clone(),
-        );
-        let bad_values = Family::<SourceLabels, Counter>::default();
-        registry.register(
-            "source_bad_values",
-            "Records or values skipped because they were invalid",
-            bad_values.clone(),
-        );
-        let names = Family::<SourceLabels, Gauge>::default();
-        registry.register(
-            "index_names",
-            "Owner names loaded, per source",
-            names.clone(),
-        );
-        let generation = Gauge::default();
-        registry.register(
-            "index_generation",
-            "Snapshots published",
-            generation.clone(),
-        );
-        let etcd_revision = Gauge::default();
-        registry.register(
-            "etcd_revision",
-            "Last etcd revision applied to the index",
-            etcd_revision.clone(),
-        );
-        let etcd_stale_seconds = Default::default();
-        registry.register(
-            "etcd_stale_seconds",
-            "Seconds since srvd last heard from etcd (0 while the watch is healthy)",
-            Clone::clone(&etcd_stale_seconds),
-        );
-        let etcd_reconnects = Counter::default();
-        registry.register(
-            "etcd_reconnects",
-            "Times the etcd watch was re-established after a failure",
-            etcd_reconnects.clone(),
-        );
-        let etcd_resyncs = Counter::default();
-        registry.register(
-            "etcd_resyncs",
-            "Full snapshots of the etcd prefix read (at start and after every history reset)",
-            etcd_resyncs.clone(),
-        );
-        let etcd_history_resets = Family::<ReasonLabels, Counter>::default();
-        registry.register(
-            "etcd_history_resets",
-            "Fresh snapshots taken because etcd's history changed under srvd (compaction, or an etcd restored or replaced: rewind)",
-            etcd_history_resets.clone(),
-        );
-        let cache_entries = Gauge::default();
-        registry.register(
-            "cache_entries",
-            "Encoded answers held in the authoritative answer cache",
-            cache_entries.clone(),
-        );
-        let cache_bytes = Gauge::default();
-        registry.register(
-            "cache_bytes",
-            "Bytes held by the authoritative answer cache (bounded by --cache-size)",
-            cache_bytes.clone(),
-        );
-        let tcp_open = Gauge::default();
-        registry.register(
-            "tcp_connections",
-            "DNS TCP connections open",
-            tcp_open.clone(),
-        );
-        let tcp_evicted = Counter::default();
-        registry.register(
-            "tcp_connections_evicted",
-            "Idle DNS TCP connections closed to make room under --tcp-max-connections",
-            tcp_evicted.clone(),
-        );
-        let rrl_limited = Family::<ActionLabels, Counter>::default();
-        registry.register(
-            "rrl_limited",
-            "UDP replies over the response rate limit: dropped, or slipped (sent truncated)",
-            rrl_limited.clone(),
-        );
+        let sources = SourceMetrics::register(&mut registry);
+        let etcd = EtcdMetrics::register(&mut registry);
+        let server = ServerMetrics::register(&mut registry);
         let forward = ForwardMetrics::register(&mut registry);
         let xfr = XfrMetrics::register(&mut registry);
         Metrics {
-            rrl_limited,
-            xfr,
-            forward,
             registry,
-            etcd_history_resets,
-            cache_entries,
-            cache_bytes,
-            tcp_open,
-            tcp_evicted,
             queries,
             query_counters: RwLock::default(),
             latency,
-            reload_errors,
-            bad_values,
-            names,
-            generation,
-            etcd_revision,
-            etcd_stale_seconds,
-            etcd_reconnects,
-            etcd_resyncs,
+            sources,
+            etcd,
+            server,
+            forward,
+            xfr,
         }
     }
 
@@ -416,32 +459,37 @@ impl Metrics {
     }
 
     /// A load of `source` was rejected.
-    pub fn reload_error(&self, source: SourceId) {
-        self.reload_errors
+    pub fn reload_error(&self, source: &str) {
+        self.sources
+            .reload_errors
             .get_or_create(&source_label(source))
             .inc();
     }
 
     /// A record or value from `source` was skipped as invalid.
-    pub fn bad_value(&self, source: SourceId) {
-        self.bad_values.get_or_create(&source_label(source)).inc();
+    pub fn bad_value(&self, source: &str) {
+        self.sources
+            .bad_values
+            .get_or_create(&source_label(source))
+            .inc();
     }
 
     pub fn etcd_stale(&self, seconds: f64) {
-        self.etcd_stale_seconds.set(seconds);
+        self.etcd.stale_seconds.set(seconds);
     }
 
     pub fn etcd_reconnect(&self) {
-        self.etcd_reconnects.inc();
+        self.etcd.reconnects.inc();
     }
 
     pub fn etcd_resync(&self) {
-        self.etcd_resyncs.inc();
+        self.etcd.resyncs.inc();
     }
 
     /// etcd's history changed under us (`reason`: compaction, rewind).
     pub fn etcd_rewind(&self, reason: &str) {
-        self.etcd_history_resets
+        self.etcd
+            .history_resets
             .get_or_create(&ReasonLabels {
                 reason: reason.to_string(),
             })
@@ -449,23 +497,28 @@ impl Metrics {
     }
 
     pub fn set_cache(&self, entries: u64, bytes: u64) {
-        self.cache_entries
+        self.server
+            .cache_entries
             .set(i64::try_from(entries).unwrap_or(i64::MAX));
-        self.cache_bytes
+        self.server
+            .cache_bytes
             .set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
     pub fn tcp_connections(&self, open: usize) {
-        self.tcp_open.set(i64::try_from(open).unwrap_or(i64::MAX));
+        self.server
+            .tcp_open
+            .set(i64::try_from(open).unwrap_or(i64::MAX));
     }
 
     pub fn tcp_evicted(&self) {
-        self.tcp_evicted.inc();
+        self.server.tcp_evicted.inc();
     }
 
     /// A UDP reply over the rate limit was `action` ("dropped" or "slipped").
     pub fn rrl(&self, action: &str) {
-        self.rrl_limited
+        self.server
+            .rrl_limited
             .get_or_create(&ActionLabels {
                 action: action.to_string(),
             })
@@ -554,14 +607,18 @@ impl Metrics {
     }
 
     /// Set the index gauges (called by `http` before rendering).
-    pub fn set_index(&self, generation: u64, etcd_revision: i64, names: &[(SourceId, usize)]) {
+    pub fn set_index(&self, generation: u64, etcd_revision: i64, names: &[(&str, usize)]) {
         for (source, n) in names {
             let n = i64::try_from(*n).unwrap_or(i64::MAX);
-            self.names.get_or_create(&source_label(*source)).set(n);
+            self.sources
+                .names
+                .get_or_create(&source_label(source))
+                .set(n);
         }
-        self.generation
+        self.sources
+            .generation
             .set(i64::try_from(generation).unwrap_or(i64::MAX));
-        self.etcd_revision.set(etcd_revision);
+        self.etcd.revision.set(etcd_revision);
     }
 
     /// Render the text exposition.

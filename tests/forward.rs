@@ -418,7 +418,8 @@ fn start_knot(dir: &std::path::Path) -> (ChildGuard, SocketAddr) {
         .replace("{b}", &"b".repeat(250))
         .replace("{c}", &"c".repeat(250));
     std::fs::write(dir.join("example.test.zone"), zone).unwrap();
-    let port = free_port(Ipv4Addr::LOCALHOST);
+    // Below the ephemeral range: no outgoing socket of a parallel test can take it first.
+    let port = common::secondary::free_port(Ipv4Addr::LOCALHOST);
     let d = dir.display();
     let conf = format!(
         "server:\n    listen: 127.0.0.1@{port}\n    rundir: {d}\n    user: root:root\n    \
@@ -428,12 +429,13 @@ fn start_knot(dir: &std::path::Path) -> (ChildGuard, SocketAddr) {
          zone:\n  - domain: example.test.\n"
     );
     std::fs::write(dir.join("knot.conf"), conf).unwrap();
+    let log = std::fs::File::create(dir.join("knot.log")).unwrap();
     let child = ChildGuard(
         std::process::Command::new("knotd")
             .arg("-c")
             .arg(dir.join("knot.conf"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
             .spawn()
             .expect("knotd (Debian package knot) must be installed: scripts/deps.sh installs it"),
     );
@@ -450,10 +452,12 @@ async fn a_real_upstream_knot_answers_through_srvd() {
         .to_vec()
         .unwrap();
     while common::exchange_udp_raw(knot, &question).await.is_none() {
+        let log = std::fs::read_to_string(dir.path().join("knot.log")).unwrap_or_default();
         assert!(
             started.elapsed() < Duration::from_secs(30),
-            "knot never answered"
+            "knot never answered; its log:\n{log}"
         );
+        tokio::time::sleep(Duration::from_millis(50)).await; // poll interval
     }
     let server = forwarding(&[knot], |_| {}).await;
     let m = ask(&server, "alias.example.test.", RecordType::A).await;

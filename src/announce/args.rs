@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::Args;
 use hickory_proto::rr::Name;
 
-use super::check::Check;
+use super::check::{Check, CheckPlan};
 use crate::record::{RecordError, Service};
 use crate::source::etcd::connection::PASSWORD_ENV;
 use crate::source::etcd::{EtcdArgs, EtcdConnection};
@@ -84,18 +84,6 @@ pub struct AnnounceArgs {
     pub command: Vec<String>,
 }
 
-/// A validated health check configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckPlan {
-    pub check: Check,
-    pub interval: Duration,
-    pub timeout: Duration,
-    /// Consecutive failures that withdraw.
-    pub fall: u32,
-    /// Consecutive passes that re-announce.
-    pub rise: u32,
-}
-
 /// Everything `srvd announce` runs with, validated.
 #[derive(Debug, Clone)]
 pub struct Announcement {
@@ -151,74 +139,11 @@ impl AnnounceArgs {
     /// Validate everything; every problem is returned, each naming its argument.
     pub fn validate(&self) -> Result<Announcement, Vec<String>> {
         let mut problems = Vec::new();
-        let domain = match Name::from_ascii(self.domain.trim()) {
-            Ok(mut name) if !name.is_root() && !self.domain.contains(['/', ' ']) => {
-                name.set_fqdn(true);
-                Some(name.to_lowercase())
-            }
-            _ => {
-                problems.push(format!(
-                    "--domain {:?}: not a valid domain name (e.g. skydns.local.)",
-                    self.domain
-                ));
-                None
-            }
-        };
-        for (flag, label) in [("--name", &self.name), ("--id", &self.id)] {
-            if !is_label(label) {
-                problems.push(format!(
-                    "{flag} {label:?}: not a valid DNS label (1-63 letters, digits, '-' or '_', \
-                     not starting or ending with '-')"
-                ));
-            }
-        }
-        let name = domain.as_ref().and_then(|domain| {
-            if !is_label(&self.name) || !is_label(&self.id) {
-                return None;
-            }
-            let full = format!("{}.{}.{}", self.id, self.name, domain.to_ascii());
-            match Name::from_ascii(&full) {
-                Ok(name) => Some(name.to_lowercase()),
-                Err(_) => {
-                    problems.push(format!(
-                        "--id/--name/--domain: {full:?} is not a valid domain name (too long?)"
-                    ));
-                    None
-                }
-            }
-        });
+        let domain = self.domain_name(&mut problems);
+        let name = self.record_name(domain.as_ref(), &mut problems);
         let value = self.value_json();
-        match Service::from_json(value.as_bytes()) {
-            Ok(_) => {}
-            Err(RecordError::BadHost(_)) | Err(RecordError::Empty) => {
-                let what = if looks_like_ip(&self.host) {
-                    "not a valid IP address"
-                } else {
-                    "neither an IP address nor a valid host name"
-                };
-                problems.push(format!("--host {:?}: {what}", self.host));
-            }
-            Err(RecordError::TextTooLong) => {
-                problems.push("--text: longer than 65535 bytes".to_string());
-            }
-            Err(e) => problems.push(format!("the record value would be invalid: {e}")),
-        }
-        let check = match &self.check {
-            None => None,
-            Some(text) => match Check::parse(text) {
-                Ok(check) => Some(CheckPlan {
-                    check,
-                    interval: self.check_interval,
-                    timeout: self.check_timeout.unwrap_or(self.check_interval),
-                    fall: self.check_fall,
-                    rise: self.check_rise,
-                }),
-                Err(e) => {
-                    problems.push(format!("--check {text:?}: {e}"));
-                    None
-                }
-            },
-        };
+        self.check_value(&value, &mut problems);
+        let check = self.check_plan(&mut problems);
         if self.command.first().is_some_and(|c| c.is_empty()) {
             problems.push("COMMAND (after --): the command is empty".to_string());
         }
@@ -248,6 +173,86 @@ impl AnnounceArgs {
                     problems.push("invalid arguments".to_string());
                 }
                 Err(problems)
+            }
+        }
+    }
+
+    /// The zone of `--domain`, fully qualified and lowercased; `None` (a problem noted) if bad.
+    fn domain_name(&self, problems: &mut Vec<String>) -> Option<Name> {
+        match Name::from_ascii(self.domain.trim()) {
+            Ok(mut name) if !name.is_root() && !self.domain.contains(['/', ' ']) => {
+                name.set_fqdn(true);
+                Some(name.to_lowercase())
+            }
+            _ => {
+                problems.push(format!(
+                    "--domain {:?}: not a valid domain name (e.g. skydns.local.)",
+                    self.domain
+                ));
+                None
+            }
+        }
+    }
+
+    /// The record's name, `<id>.<name>.<domain>`, lowercased; `None` (problems noted) if bad.
+    fn record_name(&self, domain: Option<&Name>, problems: &mut Vec<String>) -> Option<Name> {
+        for (flag, label) in [("--name", &self.name), ("--id", &self.id)] {
+            if !is_label(label) {
+                problems.push(format!(
+                    "{flag} {label:?}: not a valid DNS label (1-63 letters, digits, '-' or '_', \
+                     not starting or ending with '-')"
+                ));
+            }
+        }
+        let domain = domain?;
+        if !is_label(&self.name) || !is_label(&self.id) {
+            return None;
+        }
+        let full = format!("{}.{}.{}", self.id, self.name, domain.to_ascii());
+        match Name::from_ascii(&full) {
+            Ok(name) => Some(name.to_lowercase()),
+            Err(_) => {
+                problems.push(format!(
+                    "--id/--name/--domain: {full:?} is not a valid domain name (too long?)"
+                ));
+                None
+            }
+        }
+    }
+
+    /// Note a problem, naming the argument at fault, when `value` is not a servable record.
+    fn check_value(&self, value: &str, problems: &mut Vec<String>) {
+        match Service::from_json(value.as_bytes()) {
+            Ok(_) => {}
+            Err(RecordError::BadHost(_)) | Err(RecordError::Empty) => {
+                let what = if looks_like_ip(&self.host) {
+                    "not a valid IP address"
+                } else {
+                    "neither an IP address nor a valid host name"
+                };
+                problems.push(format!("--host {:?}: {what}", self.host));
+            }
+            Err(RecordError::TextTooLong) => {
+                problems.push("--text: longer than 65535 bytes".to_string());
+            }
+            Err(e) => problems.push(format!("the record value would be invalid: {e}")),
+        }
+    }
+
+    /// The health check plan, if `--check` is given; `None` (a problem noted) if it is bad.
+    fn check_plan(&self, problems: &mut Vec<String>) -> Option<CheckPlan> {
+        let text = self.check.as_ref()?;
+        match Check::parse(text) {
+            Ok(check) => Some(CheckPlan {
+                check,
+                interval: self.check_interval,
+                timeout: self.check_timeout.unwrap_or(self.check_interval),
+                fall: self.check_fall,
+                rise: self.check_rise,
+            }),
+            Err(e) => {
+                problems.push(format!("--check {text:?}: {e}"));
+                None
             }
         }
     }

@@ -11,8 +11,6 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::args::CheckPlan;
-
 /// Bytes of an HTTP response read to find the status line.
 const HTTP_HEAD_MAX: usize = 8192;
 
@@ -286,6 +284,18 @@ impl Health {
         }
         None
     }
+}
+
+/// A validated health check configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckPlan {
+    pub check: Check,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Consecutive failures that withdraw.
+    pub fall: u32,
+    /// Consecutive passes that re-announce.
+    pub rise: u32,
 }
 
 /// Run the check every `plan.interval` (the first at once) and publish the health state.

@@ -167,7 +167,11 @@ impl Snapshot {
     pub fn changed_count(&self, old: &Snapshot, zone: &NameKey, cap: usize) -> usize {
         let below = |k: &&NameKey| k.is_at_or_below(zone);
         let records = old.records.diff(&self.records).map(diff_key).filter(below);
-        let services = old.services.diff(&self.services).map(diff_key).filter(below);
+        let services = old
+            .services
+            .diff(&self.services)
+            .map(diff_key)
+            .filter(below);
         records.chain(services).take(cap).count()
     }
 

@@ -489,89 +489,143 @@ pub fn encode(
         writer.register_at(12);
         counts[0] = 1;
     }
-    let partial = sections.partial;
-    let sections = [sections.answers, sections.authorities, sections.additionals];
-    let mut soa_index = 0u16;
-    'sections: for (section, records) in sections.iter().enumerate() {
-        let mut written_sets = 0;
-        for set in rrsets(records) {
-            let mark = writer.buf.len();
-            let rotate = limits.rotatable && section == 0 && rotatable(set);
-            writer.register = !rotate;
-            let mut lengths = Vec::new();
-            let mut ttls = Vec::new();
-            let mut serials = Vec::new();
-            let mut fitted = 0;
-            for record in set {
-                let start = writer.buf.len();
-                let (ttl_at, serial) = writer.record(record);
-                if writer.buf.len() > room {
-                    writer.buf.truncate(start);
-                    writer.scratch.compressor.rollback(start);
-                    break;
-                }
-                fitted += 1;
-                lengths.push((writer.buf.len() - start) as u16);
-                ttls.push((ttl_at as u16, limits.ttl.apply(record.ttl)));
-                if let Some(at) = serial {
-                    serials.push((at as u16, soa_index + serials.len() as u16));
-                }
-            }
-            let soas_in_set = set
-                .iter()
-                .filter(|r| r.record_type() == RecordType::SOA)
-                .count() as u16;
-            if fitted < set.len() {
-                let keep_part = !limits.udp && section < 2 && !partial;
-                if !keep_part || fitted == 0 {
-                    writer.buf.truncate(mark);
-                    writer.scratch.compressor.rollback(mark);
-                    if section == 0 && partial && written_sets > 0 {
-                        soa_index += soas_in_set;
-                        continue;
-                    }
-                    layout.truncated = section < 2;
-                    break 'sections;
-                }
-                layout.truncated = true;
-                counts[section + 1] += fitted as u16;
-                layout.ttls.extend(ttls);
-                layout.serials.extend(serials);
-                break 'sections;
-            }
-            soa_index += soas_in_set;
-            written_sets += 1;
-            counts[section + 1] += fitted as u16;
-            layout.ttls.extend(ttls);
-            layout.serials.extend(serials);
-            if rotate {
-                layout.rotations.push(Span {
-                    start: mark as u16,
-                    lengths: lengths.into(),
-                });
-            }
-        }
-    }
+    writer.sections(sections, limits, room, &mut layout, &mut counts);
     if let Some(edns) = edns {
-        let rcode_high = (u16::from(header.rcode) >> 4) as u8;
-        let buf = &mut *writer.buf;
-        buf.push(0);
-        buf.extend_from_slice(&41u16.to_be_bytes());
-        buf.extend_from_slice(&edns.payload.to_be_bytes());
-        buf.extend_from_slice(&[rcode_high, 0, if edns.dnssec_ok { 0x80 } else { 0 }, 0]);
-        match edns.ede {
-            Some(code) => {
-                buf.extend_from_slice(&(EDE_SIZE as u16).to_be_bytes());
-                buf.extend_from_slice(&15u16.to_be_bytes());
-                buf.extend_from_slice(&2u16.to_be_bytes());
-                buf.extend_from_slice(&code.to_be_bytes());
-            }
-            None => buf.extend_from_slice(&0u16.to_be_bytes()),
-        }
+        write_opt(writer.buf, edns, header.rcode);
         counts[3] += 1;
     }
     write_header(out, header, layout.truncated, counts);
     layout
+}
+
+/// The records of one RRset that fit, and the offsets in them a cached copy patches.
+struct WrittenSet {
+    /// Where the RRset starts.
+    mark: usize,
+    /// How many of its records fit.
+    fitted: usize,
+    lengths: Vec<u16>,
+    ttls: Vec<(u16, u32)>,
+    serials: Vec<(u16, u16)>,
+}
+
+impl WrittenSet {
+    /// Count the records in `section`, and note their offsets (and rotation) in `layout`.
+    #[inline]
+    fn commit(self, layout: &mut Layout, counts: &mut [u16; 4], section: usize, rotate: bool) {
+        counts[section + 1] += self.fitted as u16;
+        layout.ttls.extend(self.ttls);
+        layout.serials.extend(self.serials);
+        if rotate {
+            layout.rotations.push(Span {
+                start: self.mark as u16,
+                lengths: self.lengths.into(),
+            });
+        }
+    }
+}
+
+impl Writer<'_> {
+    /// Write the three record sections RRset by RRset within `room`, noting truncation.
+    #[inline]
+    fn sections(
+        &mut self,
+        sections: Sections<'_>,
+        limits: Limits,
+        room: usize,
+        layout: &mut Layout,
+        counts: &mut [u16; 4],
+    ) {
+        let partial = sections.partial;
+        let sections = [sections.answers, sections.authorities, sections.additionals];
+        let mut soa_index = 0u16;
+        for (section, records) in sections.iter().enumerate() {
+            let mut written_sets = 0;
+            for set in rrsets(records) {
+                let rotate = limits.rotatable && section == 0 && rotatable(set);
+                self.register = !rotate;
+                let written = self.rrset(set, room, soa_index);
+                let soas_in_set = set
+                    .iter()
+                    .filter(|r| r.record_type() == RecordType::SOA)
+                    .count() as u16;
+                if written.fitted < set.len() {
+                    let keep_part = !limits.udp && section < 2 && !partial;
+                    if !keep_part || written.fitted == 0 {
+                        self.truncate(written.mark);
+                        if section == 0 && partial && written_sets > 0 {
+                            soa_index += soas_in_set;
+                            continue;
+                        }
+                        layout.truncated = section < 2;
+                        return;
+                    }
+                    layout.truncated = true;
+                    written.commit(layout, counts, section, false);
+                    return;
+                }
+                soa_index += soas_in_set;
+                written_sets += 1;
+                written.commit(layout, counts, section, rotate);
+            }
+        }
+    }
+
+    /// Write the records of `set` that fit within `room`; its first SOA is number `soa_index`.
+    #[inline]
+    fn rrset(&mut self, set: &[Record], room: usize, soa_index: u16) -> WrittenSet {
+        let mut written = WrittenSet {
+            mark: self.buf.len(),
+            fitted: 0,
+            lengths: Vec::new(),
+            ttls: Vec::new(),
+            serials: Vec::new(),
+        };
+        for record in set {
+            let start = self.buf.len();
+            let (ttl_at, serial) = self.record(record);
+            if self.buf.len() > room {
+                self.truncate(start);
+                break;
+            }
+            written.fitted += 1;
+            written.lengths.push((self.buf.len() - start) as u16);
+            written
+                .ttls
+                .push((ttl_at as u16, self.ttl.apply(record.ttl)));
+            if let Some(at) = serial {
+                let index = soa_index + written.serials.len() as u16;
+                written.serials.push((at as u16, index));
+            }
+        }
+        written
+    }
+
+    /// Cut the message back to `len` bytes, forgetting the names written after it.
+    #[inline]
+    fn truncate(&mut self, len: usize) {
+        self.buf.truncate(len);
+        self.scratch.compressor.rollback(len);
+    }
+}
+
+/// Append the OPT record (RFC 6891): payload size, extended rcode, DO bit and any EDE option.
+#[inline]
+fn write_opt(buf: &mut Vec<u8>, edns: ResponseEdns, rcode: ResponseCode) {
+    let rcode_high = (u16::from(rcode) >> 4) as u8;
+    buf.push(0);
+    buf.extend_from_slice(&41u16.to_be_bytes());
+    buf.extend_from_slice(&edns.payload.to_be_bytes());
+    buf.extend_from_slice(&[rcode_high, 0, if edns.dnssec_ok { 0x80 } else { 0 }, 0]);
+    match edns.ede {
+        Some(code) => {
+            buf.extend_from_slice(&(EDE_SIZE as u16).to_be_bytes());
+            buf.extend_from_slice(&15u16.to_be_bytes());
+            buf.extend_from_slice(&2u16.to_be_bytes());
+            buf.extend_from_slice(&code.to_be_bytes());
+        }
+        None => buf.extend_from_slice(&0u16.to_be_bytes()),
+    }
 }
 
 fn write_header(out: &mut [u8], header: Header, truncated: bool, counts: [u16; 4]) {

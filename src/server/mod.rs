@@ -2,7 +2,8 @@
 //!
 //! - [`respond`]: the one pipeline from query bytes to reply bytes, shared by both transports
 //!   (protocol rules, cache, `dns::lookup`, encoding, metrics);
-//! - [`request`]: reading a query off the wire; [`encode`]: writing a reply within limits;
+//! - [`request`]: reading a query off the wire; [`encode`]: writing a reply within the
+//!   [`transport`]'s size limits;
 //!   [`cache`]: encoded answers kept while what they read is unchanged;
 //! - [`udp`] + [`mmsg`]: batched UDP worker threads, [`rrl`] limiting their replies when
 //!   configured; [`tcp`]: DNS over TCP on its own runtime.
@@ -18,6 +19,7 @@ pub mod request;
 pub mod respond;
 pub mod rrl;
 mod tcp;
+pub mod transport;
 mod udp;
 pub mod xfr;
 

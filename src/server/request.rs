@@ -182,56 +182,78 @@ impl<'a> Query<'a> {
             return Err(formerr);
         }
         if counts[0] == 1 {
-            let name_end = question_name_end(raw, at).ok_or(formerr)?;
-            query.qtype = u16_at(raw, name_end).ok_or(formerr)?;
-            query.qclass = u16_at(raw, name_end + 2).ok_or(formerr)?;
-            query.question = Some(&raw[at..name_end + 4]);
+            let end = query.read_question(at).ok_or(formerr)?;
             formerr = Reject::FormErr {
                 id,
                 flags,
-                question: Some((at, name_end + 4)),
+                question: Some((at, end)),
             };
-            at = name_end + 4;
+            at = end;
         }
-        let total = usize::from(counts[1]) + usize::from(counts[2]) + usize::from(counts[3]);
+        let answers = usize::from(counts[1]);
+        let authorities = usize::from(counts[2]);
+        let total = answers + authorities + usize::from(counts[3]);
         for index in 0..total {
-            let record_at = at;
-            let (frame, next) = read_record(raw, at).ok_or(formerr)?;
-            let in_authority = index >= usize::from(counts[1])
-                && index < usize::from(counts[1]) + usize::from(counts[2]);
-            let in_additional = index >= usize::from(counts[1]) + usize::from(counts[2]);
-            let rdata = &raw[frame.rdata.0..frame.rdata.1];
-            if query.tsig_at.is_some() {
-                return Err(formerr); // TSIG must be the last record
-            }
-            if in_authority && frame.rtype == TYPE_SOA && query.qtype == TYPE_IXFR {
-                query.ixfr_soa = Some(rdata);
-            }
-            if in_additional && frame.rtype == TYPE_OPT {
-                if query.edns.is_some() || raw.get(record_at) != Some(&0) {
-                    return Err(formerr);
-                }
-                if !options_are_framed(rdata) {
-                    return Err(formerr);
-                }
-                query.edns = Some(EdnsQuery {
-                    payload: frame.class,
-                    version: (frame.ttl >> 16) as u8,
-                    dnssec_ok: frame.ttl & 0x8000 != 0,
-                });
-            }
-            if frame.rtype == TYPE_TSIG {
-                if !in_additional {
-                    return Err(formerr);
-                }
-                query.tsig_at = Some(record_at);
-            }
-            at = next;
+            let in_authority = index >= answers && index < answers + authorities;
+            let in_additional = index >= answers + authorities;
+            at = query
+                .scan_record(at, in_authority, in_additional)
+                .ok_or(formerr)?;
         }
         if at != raw.len() {
             return Err(formerr);
         }
         Ok(query)
+    }
+
+    /// Read the question at `at` (name, type, class); the offset after it.
+    #[inline]
+    fn read_question(&mut self, at: usize) -> Option<usize> {
+        let raw = self.raw;
+        let name_end = question_name_end(raw, at)?;
+        self.qtype = u16_at(raw, name_end)?;
+        self.qclass = u16_at(raw, name_end + 2)?;
+        self.question = Some(&raw[at..name_end + 4]);
+        Some(name_end + 4)
+    }
+
+    /// Read the record at `record_at` (noting IXFR SOA, OPT, TSIG); the offset after it.
+    #[inline]
+    fn scan_record(
+        &mut self,
+        record_at: usize,
+        in_authority: bool,
+        in_additional: bool,
+    ) -> Option<usize> {
+        let raw = self.raw;
+        let (frame, next) = read_record(raw, record_at)?;
+        let rdata = &raw[frame.rdata.0..frame.rdata.1];
+        if self.tsig_at.is_some() {
+            return None; // TSIG must be the last record
+        }
+        if in_authority && frame.rtype == TYPE_SOA && self.qtype == TYPE_IXFR {
+            self.ixfr_soa = Some(rdata);
+        }
+        if in_additional && frame.rtype == TYPE_OPT {
+            if self.edns.is_some() || raw.get(record_at) != Some(&0) {
+                return None;
+            }
+            if !options_are_framed(rdata) {
+                return None;
+            }
+            self.edns = Some(EdnsQuery {
+                payload: frame.class,
+                version: (frame.ttl >> 16) as u8,
+                dnssec_ok: frame.ttl & 0x8000 != 0,
+            });
+        }
+        if frame.rtype == TYPE_TSIG {
+            if !in_additional {
+                return None;
+            }
+            self.tsig_at = Some(record_at);
+        }
+        Some(next)
     }
 
     pub fn recursion_desired(&self) -> bool {

@@ -23,6 +23,8 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use super::cache::{AnswerCache, Entry};
 use super::encode::{self, Header, Limits, ResponseEdns, Sections, TtlAdjust};
 use super::request::{EdnsQuery, Query, Reject};
+use super::transport::max_size;
+pub use super::transport::{EDNS_PAYLOAD, PLAIN_UDP, Transport};
 use crate::dns::{self, Answer, Forward, TtlPolicy};
 use crate::forward::{self, Forwarder, Served};
 use crate::index::{IndexHandle, Snapshot};
@@ -30,19 +32,8 @@ use crate::metrics::{AnswerSource, Metrics};
 use crate::xfr::XfrSettings;
 use crate::xfr::tsig::Signer;
 
-/// UDP payload size we advertise and use at most (DNS flag day 2020).
-pub const EDNS_PAYLOAD: u16 = 1232;
-/// UDP message size without EDNS (RFC 1035 §4.2.1).
-pub const PLAIN_UDP: u16 = 512;
 /// RFC 8914 info code "Not Authoritative".
 const EDE_NOT_AUTHORITATIVE: u16 = 20;
-
-/// Which transport a query came over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    Udp,
-    Tcp,
-}
 
 /// What the transport must do after [`Responder::respond`].
 #[derive(Debug)]
@@ -106,22 +97,6 @@ pub struct Responder {
     forwarder: Option<Arc<Forwarder>>,
     xfr: Arc<XfrSettings>,
     metrics: Arc<Metrics>,
-}
-
-/// The size limit of a reply.
-fn max_size(query: &Query<'_>, transport: Transport) -> usize {
-    match transport {
-        Transport::Tcp => encode::MAX_MESSAGE,
-        Transport::Udp => udp_size(query),
-    }
-}
-
-/// The size limit of a UDP reply: the requestor's EDNS payload (at most ours), else 512.
-pub fn udp_size(query: &Query<'_>) -> usize {
-    match query.edns {
-        Some(edns) => usize::from(edns.payload.clamp(PLAIN_UDP, EDNS_PAYLOAD)),
-        None => usize::from(PLAIN_UDP),
-    }
 }
 
 impl Responder {

@@ -245,18 +245,8 @@ async fn serve(
     let mut scratch = Scratch::default();
     let idle = shared.settings.idle_timeout;
     loop {
-        let read = tokio::select! {
-            read = tokio::time::timeout(idle, read_message(&mut reader, &mut message)) => read,
-            _ = cancel.cancelled() => break,
-            _ = stop.cancelled() => break,
-        };
-        match read {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(_) => {
-                debug!(%peer, "TCP connection idle; closing");
-                break;
-            }
+        if !next_message(&mut reader, &mut message, idle, peer, cancel, stop).await {
+            break;
         }
         activity.store(shared.now_ms(), Ordering::Relaxed);
         match shared.responder.respond(
@@ -276,13 +266,7 @@ async fn serve(
                 continue;
             }
         }
-        let Ok(len) = u16::try_from(reply.len()) else {
-            warn!(%peer, "reply larger than 64 KiB; closing");
-            break;
-        };
-        if writer.write_all(&len.to_be_bytes()).await.is_err()
-            || writer.write_all(&reply).await.is_err()
-        {
+        if !write_reply(&mut writer, &reply, peer).await {
             break;
         }
         if reader.buffer().is_empty() && writer.flush().await.is_err() {
@@ -291,4 +275,40 @@ async fn serve(
     }
     let _ = writer.flush().await;
     let _ = writer.shutdown().await;
+}
+
+/// Read the next message within the idle timeout; `false` when the connection must close.
+async fn next_message<R: AsyncReadExt + Unpin>(
+    reader: &mut R,
+    message: &mut Vec<u8>,
+    idle: Duration,
+    peer: SocketAddr,
+    cancel: &CancellationToken,
+    stop: &CancellationToken,
+) -> bool {
+    let read = tokio::select! {
+        read = tokio::time::timeout(idle, read_message(reader, message)) => read,
+        _ = cancel.cancelled() => return false,
+        _ = stop.cancelled() => return false,
+    };
+    match read {
+        Ok(read) => read,
+        Err(_) => {
+            debug!(%peer, "TCP connection idle; closing");
+            false
+        }
+    }
+}
+
+/// Write one reply with its length prefix, unflushed; `false` when the connection must close.
+async fn write_reply<W: AsyncWriteExt + Unpin>(
+    writer: &mut W,
+    reply: &[u8],
+    peer: SocketAddr,
+) -> bool {
+    let Ok(len) = u16::try_from(reply.len()) else {
+        warn!(%peer, "reply larger than 64 KiB; closing");
+        return false;
+    };
+    writer.write_all(&len.to_be_bytes()).await.is_ok() && writer.write_all(reply).await.is_ok()
 }

@@ -17,7 +17,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::encode::{self, Header, Limits, Sections, TtlAdjust};
 use super::request::Query;
-use super::respond::Transport;
+use super::transport::{Transport, udp_size};
 use crate::dns::{Answer, TtlPolicy};
 use crate::index::{IndexHandle, Snapshot};
 use crate::metrics::Metrics;
@@ -284,7 +284,7 @@ fn udp_ixfr(
     out: &mut Vec<u8>,
     scratch: &mut encode::Scratch,
 ) {
-    let size = super::respond::udp_size(query);
+    let size = udp_size(query);
     let mut records = Vec::new();
     loop {
         let next = stream.transfer.next_message();

@@ -24,8 +24,8 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 
 use hickory_proto::rr::rdata::CNAME;
-use hickory_proto::serialize::binary::BinEncodable;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::BinEncodable;
 
 use crate::dns::{self, TtlPolicy};
 use crate::index::Snapshot;

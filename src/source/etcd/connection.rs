@@ -85,13 +85,26 @@ impl EtcdArgs {
             return Ok(None);
         }
         let mut problems = Vec::new();
-        for e in &endpoints {
-            let scheme_ok =
-                e.starts_with("http://") || e.starts_with("https://") || !e.contains("://");
-            if !scheme_ok {
-                problems.push(format!("--etcd {e:?}: must be http:// or https://"));
-            }
+        check_schemes(&endpoints, &mut problems);
+        let prefix = self.checked_prefix(&mut problems);
+        self.check_tls_files(&mut problems);
+        let password = self.checked_password(password, &mut problems);
+        if !problems.is_empty() {
+            return Err(problems);
         }
+        Ok(Some(EtcdConnection {
+            endpoints,
+            prefix,
+            ca: self.ca.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            user: self.user.clone(),
+            password,
+        }))
+    }
+
+    /// The key prefix (the default when unset); a problem noted if it is not a usable one.
+    fn checked_prefix(&self, problems: &mut Vec<String>) -> String {
         let prefix = self
             .prefix
             .clone()
@@ -101,6 +114,11 @@ impl EtcdArgs {
                 "--etcd-prefix {prefix:?}: must start with '/' and not be '/' alone"
             ));
         }
+        prefix
+    }
+
+    /// Note a problem for a certificate without its key (or the reverse) and each missing file.
+    fn check_tls_files(&self, problems: &mut Vec<String>) {
         if self.cert.is_some() != self.key.is_some() {
             problems.push("--etcd-cert and --etcd-key go together".into());
         }
@@ -113,6 +131,14 @@ impl EtcdArgs {
                 problems.push(format!("{flag} {}: no such file", path.display()));
             }
         }
+    }
+
+    /// The password file's password, else `password`; a problem noted if it is missing.
+    fn checked_password(
+        &self,
+        password: Option<String>,
+        problems: &mut Vec<String>,
+    ) -> Option<String> {
         let password = match &self.password_file {
             Some(path) => match std::fs::read_to_string(path) {
                 Ok(p) => Some(p.trim_end_matches(['\n', '\r']).to_string()),
@@ -131,18 +157,17 @@ impl EtcdArgs {
                 "--etcd-user needs a password: {PASSWORD_ENV} or --etcd-password-file"
             ));
         }
-        if !problems.is_empty() {
-            return Err(problems);
+        password
+    }
+}
+
+/// Note a problem for each endpoint whose scheme is not http:// or https://.
+fn check_schemes(endpoints: &[String], problems: &mut Vec<String>) {
+    for e in endpoints {
+        let scheme_ok = e.starts_with("http://") || e.starts_with("https://") || !e.contains("://");
+        if !scheme_ok {
+            problems.push(format!("--etcd {e:?}: must be http:// or https://"));
         }
-        Ok(Some(EtcdConnection {
-            endpoints,
-            prefix,
-            ca: self.ca.clone(),
-            cert: self.cert.clone(),
-            key: self.key.clone(),
-            user: self.user.clone(),
-            password,
-        }))
     }
 }
 

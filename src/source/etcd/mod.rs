@@ -27,7 +27,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use etcd_client::{Client, EventType, GetOptions, KeyValue, WatchOptions, WatchResponse};
+use etcd_client::{
+    Client, EventType, GetOptions, GetResponse, KeyValue, KvClient, WatchOptions, WatchResponse,
+};
 use hickory_proto::rr::Name;
 use thiserror::Error;
 use tokio::sync::mpsc;
@@ -392,15 +394,7 @@ impl EtcdSource {
         self.leases.clear();
         self.domain_revisions = vec![0; self.settings.domains.len()];
         for page in 0.. {
-            let mut options = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
-            if revision > 0 {
-                options = options.with_revision(revision);
-            }
-            let mut response = kv
-                .get(start.clone(), Some(options))
-                .await
-                .map_err(EtcdError::from_client)?;
-            self.status.contact();
+            let mut response = self.read_page(&mut kv, &start, &end, revision).await?;
             if revision == 0 {
                 let header = response.header();
                 revision = header.map_or(0, |h| h.revision());
@@ -413,28 +407,10 @@ impl EtcdSource {
                 start = last.key().to_vec();
                 start.push(0);
             }
-            self.leases
-                .resolve(client, kvs.iter().map(KeyValue::lease))
-                .await?;
-            let mut entries = Vec::with_capacity(kvs.len());
-            for kv in &kvs {
-                // Bad values count too: the watch path counts them as the key's removal.
-                if let Some(d) = self.domain_of_raw(kv.key()) {
-                    self.domain_revisions[d] = self.domain_revisions[d].max(kv.mod_revision());
-                }
-                entries.extend(self.decode(kv));
-            }
-            drop(kvs);
+            let entries = self.page_entries(client, kvs).await?;
             total += entries.len();
             if !more {
-                self.domain_revisions = history::last_changes(
-                    client,
-                    &self.mapper.watch_prefix(),
-                    revision,
-                    &self.domain_revisions,
-                    |raw| self.domain_of_raw(raw),
-                )
-                .await;
+                self.domain_revisions = self.last_domain_changes(client, revision).await;
             }
             let part = Part::of_page(page, more);
             self.send(EtcdChange::Reset {
@@ -454,6 +430,58 @@ impl EtcdSource {
         position.resume = Some(revision + 1);
         position.last_event = None;
         Ok(())
+    }
+
+    /// Range-read one page from `start` up to `end`, at `revision` (0: the current one).
+    async fn read_page(
+        &self,
+        kv: &mut KvClient,
+        start: &[u8],
+        end: &[u8],
+        revision: i64,
+    ) -> Result<GetResponse, EtcdError> {
+        let mut options = GetOptions::new().with_range(end).with_limit(PAGE);
+        if revision > 0 {
+            options = options.with_revision(revision);
+        }
+        let response = kv
+            .get(start, Some(options))
+            .await
+            .map_err(EtcdError::from_client)?;
+        self.status.contact();
+        Ok(response)
+    }
+
+    /// Decode one snapshot page into entries, noting the revision that changed each domain.
+    async fn page_entries(
+        &mut self,
+        client: &Client,
+        kvs: Vec<KeyValue>,
+    ) -> Result<Vec<ServiceEntry>, EtcdError> {
+        self.leases
+            .resolve(client, kvs.iter().map(KeyValue::lease))
+            .await?;
+        let mut entries = Vec::with_capacity(kvs.len());
+        for kv in &kvs {
+            // Bad values count too: the watch path counts them as the key's removal.
+            if let Some(d) = self.domain_of_raw(kv.key()) {
+                self.domain_revisions[d] = self.domain_revisions[d].max(kv.mod_revision());
+            }
+            entries.extend(self.decode(kv));
+        }
+        Ok(entries)
+    }
+
+    /// The revision that last changed each domain as of `revision`, deletes included.
+    async fn last_domain_changes(&self, client: &Client, revision: i64) -> Vec<i64> {
+        history::last_changes(
+            client,
+            &self.mapper.watch_prefix(),
+            revision,
+            &self.domain_revisions,
+            |raw| self.domain_of_raw(raw),
+        )
+        .await
     }
 
     fn domains_with_revisions(&self) -> Vec<(Name, i64)> {
@@ -558,7 +586,7 @@ impl EtcdSource {
             Ok(name) => name,
             Err(e) => {
                 warn!(key = %key, "skipping etcd key: {e}");
-                self.metrics.bad_value(SourceId::Etcd);
+                self.metrics.bad_value(SourceId::Etcd.as_str());
                 return None;
             }
         };
@@ -566,7 +594,7 @@ impl EtcdSource {
             Ok(service) => service,
             Err(e) => {
                 warn!(key = %key, "skipping etcd value: {e}");
-                self.metrics.bad_value(SourceId::Etcd);
+                self.metrics.bad_value(SourceId::Etcd.as_str());
                 return None;
             }
         };

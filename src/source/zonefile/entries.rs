@@ -42,78 +42,130 @@ pub struct SplitError {
 
 /// Split `text` into entries.
 pub fn split(text: &str) -> Result<Vec<Entry>, SplitError> {
-    let mut entries = Vec::new();
-    let mut current = String::new();
-    let mut start_line = 1;
-    let mut line = 1;
-    let mut depth = 0usize;
-    let mut quoted = false;
+    let mut splitter = Splitter::default();
     let mut chars = text.chars().peekable();
-    let mut at_line_start = true;
-    let mut blank_owner = false;
     while let Some(c) = chars.next() {
-        if current.is_empty() && at_line_start {
-            start_line = line;
-            blank_owner = c == ' ' || c == '\t';
+        splitter.take(c, &mut chars)?;
+    }
+    splitter.finish()
+}
+
+/// Where a pass over master-file text stands: the entries so far and the one being read.
+struct Splitter {
+    entries: Vec<Entry>,
+    current: String,
+    start_line: usize,
+    line: usize,
+    depth: usize,
+    quoted: bool,
+    at_line_start: bool,
+    blank_owner: bool,
+}
+
+impl Default for Splitter {
+    /// At the start of the text: line 1, nothing read yet.
+    fn default() -> Self {
+        Splitter {
+            entries: Vec::new(),
+            current: String::new(),
+            start_line: 1,
+            line: 1,
+            depth: 0,
+            quoted: false,
+            at_line_start: true,
+            blank_owner: false,
         }
-        at_line_start = false;
+    }
+}
+
+impl Splitter {
+    /// Take the character `c`, reading further from `chars` for an escape or a comment.
+    #[inline]
+    fn take(
+        &mut self,
+        c: char,
+        chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+    ) -> Result<(), SplitError> {
+        if self.current.is_empty() && self.at_line_start {
+            self.start_line = self.line;
+            self.blank_owner = c == ' ' || c == '\t';
+        }
+        self.at_line_start = false;
         match c {
             '\\' => {
-                current.push(c);
+                self.current.push(c);
                 if let Some(next) = chars.next() {
                     if next == '\n' {
-                        line += 1;
+                        self.line += 1;
                     }
-                    current.push(next);
+                    self.current.push(next);
                 }
             }
             '"' => {
-                quoted = !quoted;
-                current.push(c);
+                self.quoted = !self.quoted;
+                self.current.push(c);
             }
-            ';' if !quoted => {
+            ';' if !self.quoted => {
                 while chars.peek().is_some_and(|&n| n != '\n') {
                     chars.next();
                 }
             }
-            '(' if !quoted => {
-                depth += 1;
-                current.push(' ');
+            '(' if !self.quoted => {
+                self.depth += 1;
+                self.current.push(' ');
             }
-            ')' if !quoted => {
-                depth = depth.checked_sub(1).ok_or(SplitError {
-                    line,
+            ')' if !self.quoted => {
+                self.depth = self.depth.checked_sub(1).ok_or(SplitError {
+                    line: self.line,
                     message: "')' without '('",
                 })?;
-                current.push(' ');
+                self.current.push(' ');
             }
-            '\n' => {
-                line += 1;
-                if quoted || depth > 0 {
-                    current.push(if quoted { '\n' } else { ' ' });
-                    continue;
-                }
-                at_line_start = true;
-                push_entry(&mut entries, &mut current, start_line, blank_owner);
-            }
-            '\r' if !quoted => {}
-            c => current.push(c),
+            '\n' => self.end_line(),
+            '\r' if !self.quoted => {}
+            c => self.current.push(c),
         }
+        Ok(())
     }
-    if quoted {
-        return Err(SplitError {
-            line: start_line,
-            message: "unterminated quoted string",
-        });
+
+    /// At a line end: the entry goes on inside quotes or parentheses, else it is complete.
+    fn end_line(&mut self) {
+        self.line += 1;
+        if self.quoted || self.depth > 0 {
+            self.current.push(if self.quoted { '\n' } else { ' ' });
+            return;
+        }
+        self.at_line_start = true;
+        push_entry(
+            &mut self.entries,
+            &mut self.current,
+            self.start_line,
+            self.blank_owner,
+        );
     }
-    if depth > 0 {
-        return Err(SplitError {
-            line: start_line,
-            message: "'(' without ')'",
-        });
+
+    /// The entries, once the text has ended: an error for an open quote or parenthesis.
+    fn finish(mut self) -> Result<Vec<Entry>, SplitError> {
+        if self.quoted {
+            return Err(SplitError {
+                line: self.start_line,
+                message: "unterminated quoted string",
+            });
+        }
+        if self.depth > 0 {
+            return Err(SplitError {
+                line: self.start_line,
+                message: "'(' without ')'",
+            });
+        }
+        push_entry(
+            &mut self.entries,
+            &mut self.current,
+            self.start_line,
+            self.blank_owner,
+        );
+        Ok(self.entries)
     }
-    push_entry(&mut entries, &mut current, start_line, blank_owner);
-    Ok(entries)
 }
 
 fn push_entry(entries: &mut Vec<Entry>, current: &mut String, line: usize, blank_owner: bool) {

@@ -263,14 +263,14 @@ impl ZoneWatcher {
                     }
                 }
                 Ok(Err(errors)) => {
-                    metrics.reload_error(SourceId::Zones);
+                    metrics.reload_error(SourceId::Zones.as_str());
                     for e in errors {
                         error!("zone reload rejected, previous version keeps serving: {e}");
                     }
                     let _ = tokio::task::spawn_blocking(crate::memory::release_free_memory).await;
                 }
                 Err(e) => {
-                    metrics.reload_error(SourceId::Zones);
+                    metrics.reload_error(SourceId::Zones.as_str());
                     warn!("zone reload task failed: {e}");
                 }
             }

@@ -425,32 +425,12 @@ fn wire_data(code: u16, tokens: &[Token], origin: &Name) -> Result<Vec<u8>, Stri
             w.u16("AFSDB subtype")?;
             w.name("AFSDB host")?;
         }
-        256 => {
-            w.u16("URI priority")?;
-            w.u16("URI weight")?;
-            let target = w.next("URI target")?;
-            w.out.extend_from_slice(&target.bytes);
-        }
+        256 => uri(&mut w)?,
         108 | 109 => w.rest(|t| hex(&t.replace('-', "")))?,
         29 => loc(&mut w)?,
-        63 => {
-            w.u32("ZONEMD serial")?;
-            w.u8("ZONEMD scheme")?;
-            w.u8("ZONEMD hash algorithm")?;
-            w.rest(hex)?;
-        }
-        43 | 59 => {
-            w.u16("key tag")?;
-            w.u8("algorithm")?;
-            w.u8("digest type")?;
-            w.rest(hex)?;
-        }
-        48 | 60 => {
-            w.u16("flags")?;
-            w.u8("protocol")?;
-            w.u8("algorithm")?;
-            w.rest(base64)?;
-        }
+        63 => zonemd(&mut w)?,
+        43 | 59 => ds(&mut w)?,
+        48 | 60 => dnskey(&mut w)?,
         46 => rrsig(&mut w)?,
         47 => {
             w.name("next name")?;
@@ -463,6 +443,39 @@ fn wire_data(code: u16, tokens: &[Token], origin: &Name) -> Result<Vec<u8>, Stri
         return Err("unexpected data after the record".into());
     }
     Ok(w.out)
+}
+
+/// RFC 7553 URI: priority, weight, target (a string).
+fn uri(w: &mut Writer<'_>) -> Result<(), String> {
+    w.u16("URI priority")?;
+    w.u16("URI weight")?;
+    let target = w.next("URI target")?;
+    w.out.extend_from_slice(&target.bytes);
+    Ok(())
+}
+
+/// RFC 8976 ZONEMD: serial, scheme, hash algorithm, digest (hex).
+fn zonemd(w: &mut Writer<'_>) -> Result<(), String> {
+    w.u32("ZONEMD serial")?;
+    w.u8("ZONEMD scheme")?;
+    w.u8("ZONEMD hash algorithm")?;
+    w.rest(hex)
+}
+
+/// RFC 4034 §5 DS (and CDS, RFC 7344): key tag, algorithm, digest type, digest (hex).
+fn ds(w: &mut Writer<'_>) -> Result<(), String> {
+    w.u16("key tag")?;
+    w.u8("algorithm")?;
+    w.u8("digest type")?;
+    w.rest(hex)
+}
+
+/// RFC 4034 §2 DNSKEY (and CDNSKEY, RFC 7344): flags, protocol, algorithm, key (base64).
+fn dnskey(w: &mut Writer<'_>) -> Result<(), String> {
+    w.u16("flags")?;
+    w.u8("protocol")?;
+    w.u8("algorithm")?;
+    w.rest(base64)
 }
 
 /// RFC 3123 APL: `[!]afi:address/prefix` items.
