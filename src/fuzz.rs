@@ -2,18 +2,23 @@
 //!
 //! - [`query`]: a raw DNS message from the network, through the whole answer pipeline
 //!   ([`Responder::respond`]) over UDP and TCP, with and without the answer cache, on a fixed
-//!   index (a zone-file zone and etcd services, built once);
+//!   index (a zone-file zone and etcd services, built once, in two versions so IXFR has a
+//!   difference to send), from a peer allowed to transfer `fuzz.test.` unsigned and
+//!   `skydns.test.` signed with the TSIG key [`TSIG_KEY`];
 //! - [`etcd_value`]: an etcd key and value, through the key mapping and the value decoder
 //!   and, when both accept them, through the pipeline on an index holding just that entry.
 //!
-//! Neither panics on any input unless it has found a bug: a reply that does not decode, is
-//! larger than its transport allows, does not answer the query's ID, carries an OPT record
-//! the query had none of, or differs (beyond the order of rotated RRsets) between a cached
-//! and an uncached answer; a dropped query that was a readable query; a key whose name does
-//! not map back to it. The cargo-fuzz targets in `fuzz/` call these; the smoke test below
+//! Neither panics on any input unless it has found a bug: a reply (or a message of a
+//! transfer) that does not decode, is larger than its transport allows, does not answer the
+//! query's ID, carries an OPT record the query had none of, or differs (beyond the order of
+//! rotated RRsets) between a cached and an uncached answer; a transfer over UDP, or one that
+//! does not start and end with the SOA; a dropped query that was a readable query; a key
+//! whose name does not map back to it. The cargo-fuzz targets in `fuzz/` call these; the smoke test below
 //! replays `fuzz/corpus` and `fuzz/regressions` and mutates the corpus for a few seconds, so
 //! CI runs a short fuzz on every test run.
 
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -31,16 +36,25 @@ use crate::server::request::{FLAG_QR, Query};
 use crate::server::respond::{EDNS_PAYLOAD, PLAIN_UDP, Scratch};
 use crate::server::{Outcome, Responder, Settings, Transport};
 use crate::source::key::KeyMapper;
-use crate::source::{EtcdChange, Part, ServiceEntry, Update, ZoneSet, zonefile};
+use crate::source::{EtcdChange, EtcdKey, Part, ServiceEntry, Update, ZoneSet, zonefile};
+use crate::xfr::tsig::{Algorithm, Key};
+use crate::xfr::{AllowRule, Keyring, XfrSettings};
 
 /// The etcd prefix keys are read under.
 pub const ETCD_PREFIX: &str = "/skydns";
 /// The domains etcd keys may name (the fixture's zone-file zone is one of them).
 pub const ETCD_DOMAINS: [&str; 3] = ["skydns.test.", "fuzz.test.", "10.in-addr.arpa."];
-/// The zone-file zone of the [`query`] fixture.
+/// The zone-file zones of the [`query`] fixture: [`ZONE_FILE`], and a zone of large RRsets
+/// below it (so a transfer of the first stays small).
 pub const ZONE: &str = "fuzz.test.";
+pub const BIG_ZONE: &str = "big.fuzz.test.";
+/// The TSIG key of the [`query`] fixture (`hmac-sha256`, secret [`TSIG_SECRET`]).
+pub const TSIG_KEY: &str = "fuzz-key.";
+pub const TSIG_SECRET: &[u8] = b"srvd fuzz fixture tsig secret 32";
+/// The address the [`query`] fixture's queries come from.
+pub const PEER: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
-/// The zone file (see [`zone_text`] for the generated large RRsets appended to it).
+/// The zone file of [`ZONE`].
 const ZONE_FILE: &str = r#"$TTL 30
 @        IN SOA   ns hostmaster ( 2026010101 7200 1800 86400 5 )
 @        IN NS    ns
@@ -89,10 +103,11 @@ unknown  IN TYPE65280 \# 4 0a000001
 MiXeD    IN A     192.0.2.70
 "#;
 
-/// The whole zone file: [`ZONE_FILE`] plus RRsets too large for UDP (`many`, `bigtxt`) and
-/// for TCP (`huge`), and a name of nearly 255 bytes.
-fn zone_text() -> String {
-    let mut text = String::from(ZONE_FILE);
+/// The zone file of [`BIG_ZONE`]: RRsets too large for UDP (`many`, `bigtxt`) and for TCP
+/// (`huge`), and a name of nearly 255 bytes.
+fn big_zone_text() -> String {
+    let mut text =
+        String::from("$TTL 30\n@ IN SOA ns.fuzz.test. hostmaster.fuzz.test. 7 1 1 1 5\n");
     for i in 1..=40 {
         text.push_str(&format!("many IN A 192.0.2.{i}\n"));
     }
@@ -187,7 +202,7 @@ fn service_entries() -> Vec<ServiceEntry> {
     entries
 }
 
-/// The zone file loaded by the zone-file source (through a private temporary directory).
+/// The zone files loaded by the zone-file source (through a private temporary directory).
 fn load_zone() -> ZoneSet {
     let base = std::env::temp_dir();
     let mut n = 0u32;
@@ -199,7 +214,8 @@ fn load_zone() -> ZoneSet {
             Err(e) => panic!("fuzz fixture: cannot create {}: {e}", dir.display()),
         }
     };
-    let loaded = std::fs::write(dir.join(format!("{ZONE}zone")), zone_text())
+    let loaded = std::fs::write(dir.join(format!("{ZONE}zone")), ZONE_FILE)
+        .and_then(|()| std::fs::write(dir.join(format!("{BIG_ZONE}zone")), big_zone_text()))
         .map_err(|e| format!("{e}"))
         .and_then(|()| {
             zonefile::load_dir(&dir, zonefile::Limits::default()).map_err(|e| format!("{e:?}"))
@@ -213,24 +229,52 @@ fn metrics() -> Arc<Metrics> {
     METRICS.get_or_init(|| Arc::new(Metrics::new())).clone()
 }
 
-fn responder(handle: &IndexHandle, cache_bytes: u64) -> Responder {
+fn responder(handle: &IndexHandle, cache_bytes: u64, xfr: Arc<XfrSettings>) -> Responder {
     let settings = Settings {
         ttl: TtlPolicy::default(),
         rotate: true,
         recursion_available: false,
         cache_bytes,
     };
-    Responder::new(
-        handle.clone(),
-        settings,
-        None,
-        Arc::new(crate::xfr::XfrSettings::default()),
-        metrics(),
-    )
+    Responder::new(handle.clone(), settings, None, xfr, metrics())
+}
+
+/// The TSIG key of the [`query`] fixture.
+pub fn tsig_key() -> Arc<Key> {
+    static KEY: OnceLock<Arc<Key>> = OnceLock::new();
+    KEY.get_or_init(|| {
+        Arc::new(Key::new(TSIG_KEY, Algorithm::HmacSha256, TSIG_SECRET).expect("fixture key"))
+    })
+    .clone()
+}
+
+/// Transfers: [`PEER`] may transfer every zone unsigned but `skydns.test.`, which takes
+/// [`TSIG_KEY`].
+fn xfr_settings() -> XfrSettings {
+    let mut keys = Keyring::default();
+    keys.insert(Key::new(TSIG_KEY, Algorithm::HmacSha256, TSIG_SECRET).expect("fixture key"));
+    let rule = |text: &str| AllowRule::parse(text, &keys).expect("fixture rule");
+    let mut zones = HashMap::new();
+    zones.insert(
+        NameKey::new(&name("skydns.test.")),
+        (
+            vec![rule(&format!("127.0.0.0/8,key={TSIG_KEY}"))],
+            Vec::new(),
+        ),
+    );
+    XfrSettings {
+        allow: vec![rule("127.0.0.0/8")],
+        zones,
+        keys,
+        ..XfrSettings::default()
+    }
 }
 
 /// The [`query`] fixture: one index, answered without and with the answer cache.
 struct Fixture {
+    /// The zones' serials in the first version (for the tests' IXFR queries).
+    #[cfg_attr(not(test), allow(dead_code))]
+    first_serials: Vec<(Name, u32)>,
     plain: Responder,
     cached: Responder,
 }
@@ -248,9 +292,35 @@ fn fixture() -> &'static Fixture {
             domains: domains(),
         }));
         indexer.publish();
+        let first_serials = handle
+            .load()
+            .zones()
+            .iter()
+            .map(|z| (z.origin.clone(), z.serial))
+            .collect();
+        // A second version of both etcd zones (one put, one delete), for IXFR.
+        indexer.apply(Update::Etcd(EtcdChange::Put {
+            revision: 2,
+            entry: ServiceEntry {
+                key: NameKey::new(&name("2.web.skydns.test.")),
+                spelling: None,
+                service: Service::from_json(br#"{"host":"10.0.0.22","port":8082}"#)
+                    .expect("fixture value"),
+            },
+        }));
+        indexer.apply(Update::Etcd(EtcdChange::Delete {
+            revision: 3,
+            key: EtcdKey {
+                name: NameKey::new(&name("svc.fuzz.test.")),
+                spelling: None,
+            },
+        }));
+        indexer.publish();
+        let xfr = Arc::new(xfr_settings());
         Fixture {
-            plain: responder(&handle, 0),
-            cached: responder(&handle, 4 << 20),
+            plain: responder(&handle, 0, xfr.clone()),
+            cached: responder(&handle, 4 << 20, xfr),
+            first_serials,
         }
     })
 }
@@ -270,46 +340,89 @@ fn size_limit(packet: &[u8], transport: Transport) -> usize {
     }
 }
 
-/// Answer `packet` and check the reply (see the module docs); the decoded reply, if any.
-fn answer(r: &Responder, packet: &[u8], transport: Transport) -> Option<(Vec<u8>, Message)> {
-    let mut out = Vec::new();
-    let mut scratch = Scratch::default();
-    let fail = |what: &str, out: &[u8]| -> ! {
+/// What the pipeline made of a query.
+enum Got {
+    Nothing,
+    /// One reply, and its decoded form.
+    Reply(Vec<u8>, Message),
+    /// A transfer (streamed, checked).
+    Transfer,
+}
+
+/// Most messages a transfer of the fixture can take.
+const MAX_TRANSFER_MESSAGES: usize = 10_000;
+
+/// Check one reply or transfer message `out` to `packet` (see the module docs).
+fn check(packet: &[u8], transport: Transport, out: &[u8], limit: usize) -> Message {
+    let fail = |what: &str| -> ! {
         panic!(
             "{what} ({transport:?})\n query: {}\n reply: {}",
             hex(packet),
             hex(out)
         )
     };
-    match r.respond(packet, transport, None, &mut out, &mut scratch) {
+    if out.len() > limit {
+        fail(&format!("reply of {} bytes > {limit}", out.len()));
+    }
+    let message =
+        Message::from_vec(out).unwrap_or_else(|e| fail(&format!("reply does not decode: {e}")));
+    if out.get(..2) != packet.get(..2) {
+        fail("reply ID is not the query's");
+    }
+    if message.metadata.message_type != MessageType::Response {
+        fail("reply without QR");
+    }
+    let query_edns = matches!(Query::parse(packet), Ok(Query { edns: Some(_), .. }));
+    if message.edns.is_some() && !query_edns {
+        fail("reply has OPT, query had none");
+    }
+    message
+}
+
+/// Answer `packet` from [`PEER`] and check the reply, or every message of a transfer.
+fn answer(r: &Responder, packet: &[u8], transport: Transport) -> Got {
+    let mut out = Vec::new();
+    let mut scratch = Scratch::default();
+    let fail = |what: &str| -> ! { panic!("{what} ({transport:?})\n query: {}", hex(packet)) };
+    match r.respond(packet, transport, Some(PEER), &mut out, &mut scratch) {
         Outcome::Drop => {
             let readable =
                 packet.len() >= 12 && u16::from_be_bytes([packet[2], packet[3]]) & FLAG_QR == 0;
             if readable {
-                fail("a query was dropped", &[]);
+                fail("a query was dropped");
             }
-            None
+            Got::Nothing
         }
-        Outcome::Forward(_) => fail("forwarded with no forwarder", &[]),
-        Outcome::Transfer(_) => fail("a transfer started with no transfer allowed", &[]),
+        Outcome::Forward(_) => fail("forwarded with no forwarder"),
+        Outcome::Transfer(mut stream) => {
+            if transport == Transport::Udp {
+                fail("a transfer stream over UDP");
+            }
+            let (mut first, mut last) = (None, None);
+            let mut messages = 0;
+            while stream.next(&mut out) {
+                messages += 1;
+                if messages > MAX_TRANSFER_MESSAGES {
+                    fail("a transfer that does not end");
+                }
+                let m = check(packet, transport, &out, MAX_MESSAGE);
+                if first.is_none() {
+                    first = m.answers.first().map(Record::record_type);
+                }
+                if let Some(r) = m.answers.last() {
+                    last = Some(r.record_type());
+                }
+            }
+            if first != Some(RecordType::SOA) || last != Some(RecordType::SOA) {
+                fail(&format!(
+                    "a transfer of {messages} messages from {first:?} to {last:?}, not SOA to SOA"
+                ));
+            }
+            Got::Transfer
+        }
         Outcome::Reply => {
-            let limit = size_limit(packet, transport);
-            if out.len() > limit {
-                fail(&format!("reply of {} bytes > {limit}", out.len()), &out);
-            }
-            let message = Message::from_vec(&out)
-                .unwrap_or_else(|e| fail(&format!("reply does not decode: {e}"), &out));
-            if out.get(..2) != packet.get(..2) {
-                fail("reply ID is not the query's", &out);
-            }
-            if message.metadata.message_type != MessageType::Response {
-                fail("reply without QR", &out);
-            }
-            let query_edns = matches!(Query::parse(packet), Ok(Query { edns: Some(_), .. }));
-            if message.edns.is_some() && !query_edns {
-                fail("reply has OPT, query had none", &out);
-            }
-            Some((out, message))
+            let message = check(packet, transport, &out, size_limit(packet, transport));
+            Got::Reply(out, message)
         }
     }
 }
@@ -321,20 +434,29 @@ fn record_key(r: &Record) -> Vec<u8> {
     bytes
 }
 
+/// TSIG (its time and MAC differ from one signature to the next).
+const TYPE_TSIG: u16 = 250;
+
+/// The records but TSIG as [`record_key`]s, sorted.
 fn sorted(records: &[Record]) -> Vec<Vec<u8>> {
-    let mut keys: Vec<Vec<u8>> = records.iter().map(record_key).collect();
+    let mut keys: Vec<Vec<u8>> = records
+        .iter()
+        .filter(|r| u16::from(r.record_type()) != TYPE_TSIG)
+        .map(record_key)
+        .collect();
     keys.sort();
     keys
 }
 
-/// A cached reply must be the uncached one up to the order inside rotated RRsets.
+/// A cached reply must be the uncached one up to the order inside rotated RRsets (and the
+/// time and MAC of a TSIG record).
 fn same_answer(
     packet: &[u8],
     transport: Transport,
-    a: &(Vec<u8>, Message),
-    b: &(Vec<u8>, Message),
+    a: (&Vec<u8>, &Message),
+    b: (&Vec<u8>, &Message),
 ) {
-    let (ma, mb) = (&a.1, &b.1);
+    let (ma, mb) = (a.1, b.1);
     let same = ma.metadata == mb.metadata
         && ma.queries == mb.queries
         && ma.edns == mb.edns
@@ -346,8 +468,8 @@ fn same_answer(
         panic!(
             "cached and uncached replies differ ({transport:?})\n query: {}\n uncached: {}\n cached: {}\n{ma}\n{mb}",
             hex(packet),
-            hex(&a.0),
-            hex(&b.0)
+            hex(a.0),
+            hex(b.0)
         );
     }
 }
@@ -358,17 +480,20 @@ pub fn query(bytes: &[u8]) {
     let f = fixture();
     for transport in [Transport::Udp, Transport::Tcp] {
         let plain = answer(&f.plain, bytes, transport);
+        if matches!(plain, Got::Transfer) {
+            continue; // transfers never touch the answer cache
+        }
         // Twice through the cache: the second is a hit whenever the answer was cacheable.
         let first = answer(&f.cached, bytes, transport);
         let second = answer(&f.cached, bytes, transport);
         match (&plain, &first, &second) {
-            (Some(p), Some(c1), Some(c2)) => {
-                same_answer(bytes, transport, p, c1);
-                same_answer(bytes, transport, p, c2);
+            (Got::Reply(p, pm), Got::Reply(c1, m1), Got::Reply(c2, m2)) => {
+                same_answer(bytes, transport, (p, pm), (c1, m1));
+                same_answer(bytes, transport, (p, pm), (c2, m2));
             }
-            (None, None, None) => {}
+            (Got::Nothing, Got::Nothing, Got::Nothing) => {}
             _ => panic!(
-                "a reply from one pipeline, none from another ({transport:?}): {}",
+                "different outcomes with and without the cache ({transport:?}): {}",
                 hex(bytes)
             ),
         }
@@ -431,7 +556,7 @@ pub fn etcd_value(key: &[u8], value: &[u8]) {
         domains: domains(),
     }));
     indexer.publish();
-    let r = responder(&handle, 0);
+    let r = responder(&handle, 0, Arc::default());
     for qtype in [RecordType::A, RecordType::SRV, RecordType::TXT] {
         for (transport, payload) in [
             (Transport::Udp, None),
@@ -441,7 +566,7 @@ pub fn etcd_value(key: &[u8], value: &[u8]) {
             let Some(packet) = question_packet(&qname, qtype, payload) else {
                 continue;
             };
-            let Some((out, m)) = answer(&r, &packet, transport) else {
+            let Got::Reply(out, m) = answer(&r, &packet, transport) else {
                 panic!("no reply to {qname} {qtype} for the key {}", hex(key));
             };
             let rcode = m.metadata.response_code;
@@ -571,28 +696,126 @@ mod tests {
             .collect()
     }
 
+    fn run(target: &str, input: &[u8]) {
+        match target {
+            "query" => query(input),
+            _ => {
+                let (key, value) = split_etcd_input(input);
+                etcd_value(key, value);
+            }
+        }
+    }
+
+    /// The regressions of bugs found and not fixed yet: `fuzz/regressions/OPEN`, one
+    /// `<target>/<file>` a line (`#` comments).
+    fn open_bugs() -> Vec<String> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/OPEN");
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split('#').next())
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect()
+    }
+
+    /// Replay the corpus and the regressions of `target`; the inputs to mutate. A regression
+    /// listed in `OPEN` must still fail (and is not mutated); when it passes, the bug is fixed
+    /// and its line must go.
     fn replay(target: &str) -> Vec<Vec<u8>> {
         let corpus = read_all(&inputs("corpus", target));
         assert!(corpus.len() >= 4, "fuzz/corpus/{target} has its seeds");
-        let regressions = read_all(&inputs("regressions", target));
-        for input in corpus.iter().chain(&regressions) {
-            match target {
-                "query" => query(input),
-                _ => {
-                    let (key, value) = split_etcd_input(input);
-                    etcd_value(key, value);
-                }
+        for input in &corpus {
+            run(target, input);
+        }
+        let open = open_bugs();
+        let mut seeds = corpus;
+        for path in inputs("regressions", target) {
+            let input = read_all(std::slice::from_ref(&path)).remove(0);
+            let file = path.file_name().unwrap_or_default().to_string_lossy();
+            let id = format!("{target}/{file}");
+            if open.contains(&id) {
+                let fails = std::panic::catch_unwind(|| run(target, &input)).is_err();
+                assert!(
+                    fails,
+                    "{id} passes now: remove it from fuzz/regressions/OPEN"
+                );
+                eprintln!("fuzz/regressions/{id}: a known open bug (fuzz/regressions/OPEN)");
+            } else {
+                run(target, &input);
+                seeds.push(input);
             }
         }
-        corpus.into_iter().chain(regressions).collect()
+        seeds
+    }
+
+    /// `packet` signed with the fixture's key, now.
+    fn signed(mut packet: Vec<u8>) -> Vec<u8> {
+        crate::xfr::tsig::sign_request(&tsig_key(), &mut packet);
+        packet
+    }
+
+    /// An IXFR query for `zone` from `serial` (its SOA in the authority section).
+    fn ixfr(zone: &str, serial: u32, payload: Option<u16>) -> Vec<u8> {
+        use hickory_proto::rr::RData;
+        use hickory_proto::rr::rdata::SOA;
+        let mut m = Message::new(0x4242, MessageType::Query, OpCode::Query);
+        m.add_query(Question::query(name(zone), RecordType::IXFR));
+        let soa = SOA::new(name(zone), name(zone), serial, 0, 0, 0, 0);
+        m.add_authority(Record::from_rdata(name(zone), 0, RData::SOA(soa)));
+        if let Some(payload) = payload {
+            let mut e = Edns::new();
+            e.set_max_payload(payload);
+            m.set_edns(e);
+        }
+        m.to_vec().unwrap()
+    }
+
+    fn first_serial(zone: &str) -> u32 {
+        let zone = name(zone);
+        fixture()
+            .first_serials
+            .iter()
+            .find(|(z, _)| *z == zone)
+            .map(|(_, s)| *s)
+            .unwrap()
+    }
+
+    /// Queries signed now (valid signatures, which the corpus's cannot keep), and transfers.
+    fn fresh_seeds() -> Vec<Vec<u8>> {
+        let q =
+            |qname: &str, qtype, payload| question_packet(&name(qname), qtype, payload).unwrap();
+        let old = first_serial("skydns.test.");
+        vec![
+            signed(q("web.fuzz.test.", RecordType::A, None)),
+            signed(q("big.skydns.test.", RecordType::SRV, Some(1232))),
+            signed(q("skydns.test.", RecordType::AXFR, None)),
+            signed(ixfr("skydns.test.", old, None)),
+            signed(ixfr("skydns.test.", old, Some(1232))),
+            ixfr("fuzz.test.", first_serial("fuzz.test."), None),
+            ixfr(
+                "fuzz.test.",
+                first_serial("fuzz.test.").wrapping_add(7),
+                None,
+            ),
+            q("fuzz.test.", RecordType::AXFR, None),
+            q("10.in-addr.arpa.", RecordType::AXFR, Some(4096)),
+        ]
     }
 
     #[test]
     fn the_fixture_answers_as_expected() {
         let f = fixture();
+        let reply = |packet: &[u8], transport| match answer(&f.plain, packet, transport) {
+            Got::Reply(_, m) => m,
+            _ => panic!("no reply to {}", hex(packet)),
+        };
         let ask = |qname: &str, qtype, payload, transport| {
-            let packet = question_packet(&name(qname), qtype, payload).unwrap();
-            answer(&f.plain, &packet, transport).unwrap().1
+            reply(
+                &question_packet(&name(qname), qtype, payload).unwrap(),
+                transport,
+            )
         };
         let m = ask(
             "_http._tcp.web.fuzz.test.",
@@ -608,7 +831,7 @@ mod tests {
             m.metadata.truncation || m.answers.len() < 100,
             "100 SRV in 512 bytes? {m}"
         );
-        let m = ask("huge.fuzz.test.", RecordType::TXT, None, Transport::Tcp);
+        let m = ask("huge.big.fuzz.test.", RecordType::TXT, None, Transport::Tcp);
         assert!(
             m.answers.len() > 200 && m.answers.len() < 300,
             "{}",
@@ -621,11 +844,44 @@ mod tests {
         assert_eq!(m.answers.len(), 2, "{m}");
         let m = ask("x.sub.fuzz.test.", RecordType::A, None, Transport::Udp);
         assert!(!m.authorities.is_empty(), "a referral");
+
+        // Signed queries get signed answers; transfers stream where allowed.
+        let m = reply(
+            &signed(question_packet(&name("web.fuzz.test."), RecordType::A, None).unwrap()),
+            Transport::Udp,
+        );
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+        let last = m.additionals.last().map(|r| u16::from(r.record_type()));
+        assert_eq!(last, Some(TYPE_TSIG), "{m}");
+        let axfr = |zone: &str| question_packet(&name(zone), RecordType::AXFR, None).unwrap();
+        let streams =
+            |packet: &[u8]| matches!(answer(&f.plain, packet, Transport::Tcp), Got::Transfer);
+        assert!(streams(&axfr("fuzz.test.")));
+        assert!(streams(&signed(axfr("skydns.test."))));
+        assert!(
+            !streams(&axfr("skydns.test.")),
+            "skydns.test. takes the key"
+        );
+        let m = reply(&axfr("skydns.test."), Transport::Tcp);
+        assert_eq!(m.metadata.response_code, ResponseCode::Refused);
+        let old = first_serial("skydns.test.");
+        assert!(streams(&signed(ixfr("skydns.test.", old, None))));
+        let m = reply(
+            &signed(ixfr("skydns.test.", old, Some(1232))),
+            Transport::Udp,
+        );
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+        // The difference (40 records) does not fit 1232 bytes: the SOA alone (RFC 1995 §2).
+        assert_eq!(m.answers.len(), 1, "{m}");
     }
 
     #[test]
     fn smoke_query() {
-        let seeds = replay("query");
+        let mut seeds = replay("query");
+        for seed in fresh_seeds() {
+            query(&seed);
+            seeds.push(seed);
+        }
         let mut rng = Rng(0x5eed_d0e5_0000_0001);
         for _ in 0..200_000 {
             query(&mutate(&mut rng, &seeds));

@@ -247,3 +247,30 @@ async fn odd_values_are_served_as_coredns_does_or_rejected_with_a_log_and_the_me
     );
     assert!(bad >= 2.0, "both rejections counted, got {bad}");
 }
+
+/// RFC 2181 §5.2: the records of one RRset share one TTL. A zone file and etcd keys that both
+/// give the same name records of one type are one RRset: all of it gets the lowest TTL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc2181_5_2_a_zone_file_and_etcd_rrset_has_one_ttl() {
+    let etcd = tokio::task::spawn_blocking(|| EtcdCluster::start(1))
+        .await
+        .unwrap();
+    etcd.put(&key("web"), r#"{"host":"10.0.0.7","ttl":5}"#)
+        .await;
+    let zone = "$ORIGIN skydns.test.\n$TTL 30\n@ SOA ns hostmaster 1 7200 1800 86400 5\n\
+                @ NS ns\nns A 192.0.2.53\nweb A 192.0.2.10\n";
+    let server = common::TestServer::start_etcd(
+        &[("skydns.test.zone", zone)],
+        etcd.endpoints(),
+        &[DOMAIN],
+        |_| {},
+    )
+    .await;
+    let reply = server.udp("web.skydns.test.", RecordType::A).await;
+    let ttls: Vec<u32> = reply.answers.iter().map(|r| r.ttl).collect();
+    assert_eq!(ttls.len(), 2, "{reply:?}");
+    assert!(
+        ttls.iter().all(|t| *t == 5),
+        "one TTL for the RRset: {ttls:?}"
+    );
+}

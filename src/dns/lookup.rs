@@ -154,7 +154,10 @@ impl<'a> Run<'a> {
             return self.any(zone, name, &key, stored, start);
         }
         self.stored_records(zone, name, &key, stored, Some(self.qtype), true);
-        if let Some(outcome) = self.etcd_records(zone, name, &key, start) {
+        let from_files = self.answer.answers.len() - start;
+        let outcome = self.etcd_records(zone, name, &key, start);
+        one_ttl_per_rrset(&mut self.answer.answers[start..], from_files, name);
+        if let Some(outcome) = outcome {
             return outcome;
         }
         if self.answer.answers.len() > start {
@@ -623,5 +626,33 @@ impl<'a> Run<'a> {
         }
         self.answer.normalize_reads();
         self.answer
+    }
+}
+
+/// RFC 2181 §5.2: the records of one RRset share one TTL. Where zone-file records (the first
+/// `from_files`) and etcd records of the same type at `owner` meet in one answer, all of them
+/// take the lowest TTL. (Records that come from etcd alone keep their keys' TTLs, as CoreDNS
+/// serves them.)
+fn one_ttl_per_rrset(records: &mut [Record], from_files: usize, owner: &Name) {
+    if from_files == 0 || from_files >= records.len() {
+        return;
+    }
+    let (files, etcd) = records.split_at(from_files);
+    let mut shared: Vec<(RecordType, u32)> = Vec::new();
+    for r in files.iter().filter(|r| r.name == *owner) {
+        let t = r.record_type();
+        if shared.iter().any(|(s, _)| *s == t) {
+            continue;
+        }
+        let at_owner = |r: &&Record| r.name == *owner && r.record_type() == t;
+        if etcd.iter().any(|r| at_owner(&r)) {
+            let lowest = records.iter().filter(at_owner).map(|r| r.ttl).min();
+            shared.push((t, lowest.unwrap_or(r.ttl)));
+        }
+    }
+    for r in records.iter_mut().filter(|r| r.name == *owner) {
+        if let Some((_, ttl)) = shared.iter().find(|(t, _)| *t == r.record_type()) {
+            r.ttl = *ttl;
+        }
     }
 }

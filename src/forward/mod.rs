@@ -181,10 +181,10 @@ impl Forwarder {
     /// A fresh cached answer, if any (no waiting).
     pub fn cached(&self, q: &Question) -> Option<Served> {
         let now = Instant::now();
-        let hit = self.cache.get(&cache::key(q)).filter(|r| r.is_fresh(now));
-        self.metrics
-            .forward_cache(if hit.is_some() { "hit" } else { "miss" });
-        hit.map(|r| Served::fresh(r, now))
+        let hit = self.cache.get(&cache::key(q)).filter(|r| r.is_fresh(now))?;
+        // A miss is counted once, by `resolve`, which the caller goes on to.
+        self.metrics.forward_cache("hit");
+        Some(Served::fresh(hit, now))
     }
 
     /// If an incoming question is one srvd itself sent upstream, the loop is cut: the

@@ -138,7 +138,7 @@ impl Responder {
             Ok(query) => query,
             Err(reject) => return self.rejected(packet, reject, out, scratch, started),
         };
-        let signer = match self.verify_signature(&query, out, scratch, started) {
+        let signer = match self.verify_signature(&query, transport, out, scratch, started) {
             Ok(signer) => signer,
             Err(outcome) => return outcome,
         };
@@ -225,6 +225,7 @@ impl Responder {
     fn verify_signature(
         &self,
         query: &Query<'_>,
+        transport: Transport,
         out: &mut Vec<u8>,
         scratch: &mut Scratch,
         started: Instant,
@@ -232,7 +233,8 @@ impl Responder {
         if query.tsig_at.is_none() {
             return Ok(None);
         }
-        match super::xfr::check_signature(&self.xfr.keys, query, out, &mut scratch.encode) {
+        let keys = &self.xfr.keys;
+        match super::xfr::check_signature(keys, query, transport, out, &mut scratch.encode) {
             Ok(signer) => Ok(Some(signer)),
             Err(super::xfr::BadSignature) => {
                 let elapsed = started.elapsed();

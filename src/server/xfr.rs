@@ -15,9 +15,9 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
-use super::encode::{self, Header, Limits, Sections, TtlAdjust};
+use super::encode::{self, Header, Limits, ResponseEdns, Sections, TtlAdjust};
 use super::request::Query;
-use super::transport::{Transport, udp_size};
+use super::transport::{EDNS_PAYLOAD, Transport, max_size, udp_size};
 use crate::dns::{Answer, TtlPolicy};
 use crate::index::{IndexHandle, Snapshot};
 use crate::metrics::Metrics;
@@ -30,6 +30,8 @@ pub struct Stream {
     transfer: Transfer,
     header: Header,
     question: Vec<u8>,
+    /// The OPT record of every message when the request had one (RFC 6891 §6.1.1).
+    edns: Option<ResponseEdns>,
     signer: Option<Signer>,
     sent: bool,
     scratch: encode::Scratch,
@@ -49,43 +51,57 @@ impl Stream {
             return false;
         }
         self.sent = true;
-        write_message(
-            out,
-            &mut self.scratch,
-            self.header,
-            &self.question,
-            &records,
-            encode::MAX_MESSAGE,
-            self.signer.as_mut(),
-        );
+        let message = XfrMessage {
+            header: self.header,
+            question: &self.question,
+            edns: self.edns,
+            records: &records,
+            max_size: encode::MAX_MESSAGE,
+        };
+        write_message(out, &mut self.scratch, message, self.signer.as_mut());
         true
     }
 }
 
-/// Encode one message of records (all in the answer section), signed when there is a signer.
+/// One message of a transfer: its records all go in the answer section.
+#[derive(Clone, Copy)]
+struct XfrMessage<'a> {
+    header: Header,
+    question: &'a [u8],
+    edns: Option<ResponseEdns>,
+    records: &'a [Record],
+    max_size: usize,
+}
+
+/// Encode one message, signed when there is a signer; false when it did not fit.
 fn write_message(
     out: &mut Vec<u8>,
     scratch: &mut encode::Scratch,
-    header: Header,
-    question: &[u8],
-    records: &[Record],
-    max_size: usize,
+    message: XfrMessage<'_>,
     signer: Option<&mut Signer>,
 ) -> bool {
     let limits = Limits {
-        max_size,
+        max_size: message.max_size,
         udp: false,
         reserve: signer.as_ref().map_or(0, |s| s.record_size()),
         rotatable: false,
         ttl: TtlAdjust::Keep,
     };
     let sections = Sections {
-        answers: records,
+        answers: message.records,
         authorities: &[],
         additionals: &[],
         partial: false,
     };
-    let layout = encode::encode(out, scratch, header, Some(question), sections, None, limits);
+    let layout = encode::encode(
+        out,
+        scratch,
+        message.header,
+        Some(message.question),
+        sections,
+        message.edns,
+        limits,
+    );
     if let Some(signer) = signer {
         signer.sign(out);
     }
@@ -97,10 +113,13 @@ fn write_message(
 pub struct BadSignature;
 
 /// Check the TSIG of a signed query: a signer for the response, or the error answer written
-/// into `out`.
+/// into `out`. The error answer carries the TSIG error record (RFC 8945 §5.3.2) when it fits
+/// `transport`'s size limit; else it goes out without it, truncated (TC=1), so the client
+/// asks again over TCP (the echoed key and algorithm names can be 255 bytes each).
 pub fn check_signature(
     keys: &crate::xfr::Keyring,
     query: &Query<'_>,
+    transport: Transport,
     out: &mut Vec<u8>,
     scratch: &mut encode::Scratch,
 ) -> Result<Signer, BadSignature> {
@@ -113,6 +132,10 @@ pub fn check_signature(
         Some(invalid) => {
             error_header(query, ResponseCode::NotAuth, out, scratch);
             tsig::append_error(out, &invalid);
+            if out.len() > max_size(query, transport) {
+                error_header(query, ResponseCode::NotAuth, out, scratch);
+                out[2] |= 0x02; // TC
+            }
             Err(BadSignature)
         }
         None => {
@@ -156,9 +179,18 @@ fn error_header(
         header(query, rcode, false),
         query.question,
         Sections::of(&empty),
-        None,
+        response_edns(query),
         limits,
     );
+}
+
+/// The OPT record a reply to `query` carries: one when the query had one (RFC 6891 §6.1.1).
+fn response_edns(query: &Query<'_>) -> Option<ResponseEdns> {
+    query.edns.map(|e| ResponseEdns {
+        payload: EDNS_PAYLOAD,
+        dnssec_ok: e.dnssec_ok,
+        ede: None,
+    })
 }
 
 /// What a transfer request becomes.
@@ -219,6 +251,7 @@ pub fn transfer(
         transfer,
         header: header(query, ResponseCode::NoError, true),
         question: query.question.unwrap_or_default().to_vec(),
+        edns: response_edns(query),
         signer,
         sent: false,
         scratch: encode::Scratch::default(),
@@ -298,25 +331,19 @@ fn udp_ixfr(
     }
     let soa = stream.transfer.soa();
     let backup = stream.signer.clone();
-    let fits = write_message(
-        out,
-        scratch,
-        stream.header,
-        &stream.question,
-        &records,
-        size,
-        stream.signer.as_mut(),
-    );
-    if !fits {
+    let message = XfrMessage {
+        header: stream.header,
+        question: &stream.question,
+        edns: stream.edns,
+        records: &records,
+        max_size: size,
+    };
+    if !write_message(out, scratch, message, stream.signer.as_mut()) {
         let mut signer = backup;
-        write_message(
-            out,
-            scratch,
-            stream.header,
-            &stream.question,
-            std::slice::from_ref(&soa),
-            size,
-            signer.as_mut(),
-        );
+        let soa_alone = XfrMessage {
+            records: std::slice::from_ref(&soa),
+            ..message
+        };
+        write_message(out, scratch, soa_alone, signer.as_mut());
     }
 }

@@ -232,3 +232,53 @@ fn zone_serials_follow_the_last_change_of_each_zone() {
     indexer.publish();
     assert_eq!(serial(&handle.load(), "example."), 1011);
 }
+
+/// A reload that changes one record keeps every other name's records (the same allocation),
+/// so the versions the journal holds share them.
+#[test]
+fn a_zone_reload_shares_the_unchanged_names_with_the_previous_version() {
+    let (handle, mut indexer) = indexer();
+    let owners: Vec<String> = (0..50).map(|i| format!("h{i}.example.")).collect();
+    let owners: Vec<&str> = owners.iter().map(String::as_str).collect();
+    indexer.apply(zone_files("example.", 1, &owners));
+    indexer.publish();
+    let before = handle.load();
+    indexer.apply(zone_files("example.", 2, &owners));
+    indexer.publish();
+    let after = handle.load();
+    let shared = owners
+        .iter()
+        .filter(|o| {
+            let (a, b) = (&before.records[&key(o)], &after.records[&key(o)]);
+            Arc::ptr_eq(a, b)
+        })
+        .count();
+    assert_eq!(shared, owners.len(), "unchanged names keep their records");
+}
+
+/// The journal keeps versions until their changes add up to its budget of names: a zone
+/// regenerated wholesale keeps only its newest version (memory stays bounded).
+#[test]
+fn the_journal_drops_versions_beyond_its_budget_of_changed_names() {
+    let (handle, mut indexer) = indexer();
+    let small: Vec<&str> = vec!["a.example.", "b.example."];
+    for serial in 1..=3 {
+        indexer.apply(zone_files("example.", serial, &small));
+        indexer.publish();
+    }
+    let depth = |h: &IndexHandle| h.journal_depths()[0].1;
+    assert_eq!(depth(&handle), 3, "small changes: every version kept");
+    let many: Vec<String> = (0..crate::index::journal::CHANGED_NAMES + 10)
+        .map(|i| format!("n{i}.example."))
+        .collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    indexer.apply(zone_files("example.", 4, &many));
+    indexer.publish();
+    assert_eq!(
+        depth(&handle),
+        1,
+        "a change over the budget leaves the newest version only"
+    );
+    assert!(handle.version(&key("example."), 3).is_none());
+    assert!(handle.version(&key("example."), 4).is_some());
+}
