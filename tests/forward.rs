@@ -5,6 +5,7 @@
 mod common;
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::stub::{Mode, Stub};
@@ -284,6 +285,32 @@ fn free_port(ip: Ipv4Addr) -> u16 {
     s.local_addr().unwrap().port()
 }
 
+/// Waits until dnsmasq answers a name it serves itself; fails with its own log when it does not.
+async fn wait_for_dnsmasq(addr: SocketAddr, child: &mut std::process::Child, log: &Path) {
+    let started = Instant::now();
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let probe = query("probe.invalid.", RecordType::A, None)
+        .to_vec()
+        .unwrap();
+    loop {
+        sock.send_to(&probe, addr).await.unwrap();
+        let mut buf = [0u8; 512];
+        if tokio::time::timeout(Duration::from_millis(200), sock.recv(&mut buf))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        let exited = child.try_wait().ok().flatten();
+        if exited.is_some() || started.elapsed() > Duration::from_secs(10) {
+            panic!(
+                "dnsmasq did not start (exit: {exited:?}); its log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_loop_through_dnsmasq_is_cut() {
     let ip = Ipv4Addr::new(127, 0, 0, 1);
@@ -291,7 +318,9 @@ async fn a_loop_through_dnsmasq_is_cut() {
     let dnsmasq: SocketAddr = (ip, port).into();
     let server = forwarding(&[dnsmasq], |_| {}).await;
     let dir = tempfile::tempdir().unwrap();
-    let _dnsmasq = ChildGuard(
+    let log_path = dir.path().join("dnsmasq.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut dnsmasq_guard = ChildGuard(
         std::process::Command::new("dnsmasq")
             .args([
                 "-k",
@@ -304,36 +333,19 @@ async fn a_loop_through_dnsmasq_is_cut() {
             .arg("--bind-interfaces")
             .arg(format!("--port={port}"))
             .arg(format!("--server=127.0.0.1#{}", server.addr.port()))
+            // Answered by dnsmasq itself: the readiness probe never enters the loop.
+            .arg("--address=/probe.invalid/127.0.0.9")
             .arg("--cache-size=0")
             .arg(format!("--pid-file={}", dir.path().join("pid").display()))
             .args(["--user=root", "--group=root", "--log-facility=-"])
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(log)
             .spawn()
             .expect(
                 "dnsmasq (Debian package dnsmasq) must be installed: scripts/deps.sh installs it",
             ),
     );
-    // dnsmasq answers once it listens: its own REFUSED for an unknown class is enough.
-    let started = Instant::now();
-    loop {
-        let probe = query("probe.", RecordType::A, None);
-        let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        sock.send_to(&probe.to_vec().unwrap(), dnsmasq)
-            .await
-            .unwrap();
-        let mut buf = [0u8; 512];
-        if tokio::time::timeout(Duration::from_millis(200), sock.recv(&mut buf))
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "dnsmasq did not start"
-        );
-    }
+    wait_for_dnsmasq(dnsmasq, &mut dnsmasq_guard.0, &log_path).await;
     let started = Instant::now();
     let m = ask(&server, "loop.example.net.", RecordType::A).await;
     assert_eq!(m.metadata.response_code, ResponseCode::ServFail);

@@ -127,6 +127,14 @@ impl Resolution {
 /// The cache key of a question.
 pub fn key(q: &Question) -> Box<[u8]> {
     let mut k = Vec::with_capacity(64);
+    key_into(q, &mut k);
+    k.into()
+}
+
+/// [`key`] written into a reused buffer (the cache is looked up by the bytes: no allocation
+/// per query on a hit).
+pub fn key_into(q: &Question, k: &mut Vec<u8>) {
+    k.clear();
     for label in q.name.iter() {
         k.push(label.len() as u8);
         k.extend(label.iter().map(u8::to_ascii_lowercase));
@@ -135,7 +143,6 @@ pub fn key(q: &Question) -> Box<[u8]> {
     k.extend_from_slice(&q.qtype.to_be_bytes());
     k.extend_from_slice(&q.qclass.to_be_bytes());
     k.push(u8::from(q.dnssec_ok) | u8::from(q.checking_disabled) << 1);
-    k.into()
 }
 
 struct Lifetime;

@@ -178,10 +178,11 @@ impl Forwarder {
             .unwrap_or_else(|| self.default.load_full())
     }
 
-    /// A fresh cached answer, if any (no waiting).
-    pub fn cached(&self, q: &Question) -> Option<Served> {
+    /// A fresh cached answer, if any (no waiting); `key` is a buffer to reuse for the key.
+    pub fn cached(&self, q: &Question, key: &mut Vec<u8>) -> Option<Served> {
         let now = Instant::now();
-        let hit = self.cache.get(&cache::key(q)).filter(|r| r.is_fresh(now))?;
+        cache::key_into(q, key);
+        let hit = self.cache.get(&key[..]).filter(|r| r.is_fresh(now))?;
         // A miss is counted once, by `resolve`, which the caller goes on to.
         self.metrics.forward_cache("hit");
         Some(Served::fresh(hit, now))

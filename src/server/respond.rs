@@ -66,6 +66,40 @@ pub struct Pending {
     started: Instant,
 }
 
+/// What the reply to a forwarded question needs from its query, borrowed: a cache hit is
+/// answered from this without copying the query.
+struct ReplyTo<'a> {
+    id: u16,
+    flags: u16,
+    opcode: u8,
+    question: &'a [u8],
+    edns: Option<EdnsQuery>,
+    size: usize,
+    transport: Transport,
+    qtype: u16,
+    ask: &'a forward::Question,
+    prefix: Option<&'a Answer>,
+    started: Instant,
+}
+
+impl Pending {
+    fn reply_to(&self) -> ReplyTo<'_> {
+        ReplyTo {
+            id: self.id,
+            flags: self.flags,
+            opcode: self.opcode,
+            question: &self.question,
+            edns: self.edns,
+            size: self.size,
+            transport: self.transport,
+            qtype: self.qtype,
+            ask: &self.ask,
+            prefix: self.prefix.as_ref(),
+            started: self.started,
+        }
+    }
+}
+
 /// The query flags the reply copies or looks at.
 const QUERY_AD: u16 = 0x0020;
 
@@ -407,12 +441,48 @@ impl Responder {
         scratch: &mut Scratch,
         started: Instant,
     ) -> Outcome {
-        let (Some(question), Forward::Question | Forward::Target(_)) =
-            (query.question, &answer.forward)
-        else {
+        let Some(question) = query.question else {
             return Outcome::Drop;
         };
-        let mut pending = Pending {
+        let (name, prefix) = match &answer.forward {
+            Forward::Target(target) => (target.clone(), Some(answer)),
+            Forward::Question => match Name::read(&mut BinDecoder::new(question)) {
+                Ok(name) => (name, None),
+                Err(_) => return Outcome::Drop,
+            },
+            Forward::No => return Outcome::Drop,
+        };
+        let ask = forward::Question {
+            name,
+            qtype: query.qtype,
+            qclass: u16::from(DNSClass::IN),
+            dnssec_ok: query.edns.is_some_and(|e| e.dnssec_ok),
+            checking_disabled: query.checking_disabled(),
+        };
+        let to = ReplyTo {
+            id: query.id,
+            flags: query.flags,
+            opcode: query.opcode,
+            question,
+            edns: query.edns,
+            size,
+            transport,
+            qtype: query.qtype,
+            ask: &ask,
+            prefix: prefix.as_ref(),
+            started,
+        };
+        // A fresh cached answer first: srvd's own questions in flight (a loop) are never
+        // fresh in the cache, so the loop check can wait for a miss.
+        if let Some(served) = forwarder.cached(&ask, &mut scratch.key) {
+            self.write_forwarded(&to, &served, out, &mut scratch.encode);
+            return Outcome::Reply;
+        }
+        if prefix.is_none() && forwarder.looped(question) {
+            self.write_forwarded(&to, &Served::servfail(), out, &mut scratch.encode);
+            return Outcome::Reply;
+        }
+        Outcome::Forward(Box::new(Pending {
             id: query.id,
             flags: query.flags,
             opcode: query.opcode,
@@ -421,40 +491,10 @@ impl Responder {
             size,
             transport,
             qtype: query.qtype,
-            ask: forward::Question {
-                name: Name::root(),
-                qtype: query.qtype,
-                qclass: u16::from(DNSClass::IN),
-                dnssec_ok: query.edns.is_some_and(|e| e.dnssec_ok),
-                checking_disabled: query.checking_disabled(),
-            },
-            prefix: None,
+            ask,
+            prefix,
             started,
-        };
-        match answer.forward.clone() {
-            Forward::Target(target) => {
-                pending.ask.name = target;
-                pending.prefix = Some(answer);
-            }
-            _ => {
-                if forwarder.looped(question) {
-                    let served = Served::servfail();
-                    self.write_forwarded(&pending, &served, out, &mut scratch.encode);
-                    return Outcome::Reply;
-                }
-                let Ok(name) = Name::read(&mut BinDecoder::new(question)) else {
-                    return Outcome::Drop;
-                };
-                pending.ask.name = name;
-            }
-        }
-        match forwarder.cached(&pending.ask) {
-            Some(served) => {
-                self.write_forwarded(&pending, &served, out, &mut scratch.encode);
-                Outcome::Reply
-            }
-            None => Outcome::Forward(Box::new(pending)),
-        }
+        }))
     }
 
     /// Wait for the upstream's answer to `pending` and write the reply into `out`.
@@ -464,14 +504,14 @@ impl Responder {
             None => Served::servfail(),
         };
         let mut scratch = encode::Scratch::default();
-        self.write_forwarded(&pending, &served, out, &mut scratch);
+        self.write_forwarded(&pending.reply_to(), &served, out, &mut scratch);
     }
 
     /// Encode a forwarded answer (after our own CNAME chain, if any) for the client's
     /// transport and size; TTLs counted down by its age (30 when stale).
     fn write_forwarded(
         &self,
-        pending: &Pending,
+        pending: &ReplyTo<'_>,
         served: &Served,
         out: &mut Vec<u8>,
         scratch: &mut encode::Scratch,
@@ -485,7 +525,7 @@ impl Responder {
         };
         let mut rcode = r.rcode;
         let joined: Vec<hickory_proto::rr::Record>;
-        let (answers, authoritative) = match &pending.prefix {
+        let (answers, authoritative) = match pending.prefix {
             Some(prefix) => {
                 if rcode != ResponseCode::NXDomain {
                     rcode = ResponseCode::NoError;
@@ -545,7 +585,7 @@ impl Responder {
 
 /// Encode a forwarded answer for the client's transport, size and EDNS.
 fn encode_for_client(
-    pending: &Pending,
+    pending: &ReplyTo<'_>,
     header: Header,
     sections: Sections<'_>,
     ttl: TtlAdjust,
@@ -568,7 +608,7 @@ fn encode_for_client(
         out,
         scratch,
         header,
-        Some(&pending.question),
+        Some(pending.question),
         sections,
         edns,
         limits,
