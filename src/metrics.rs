@@ -309,6 +309,8 @@ struct ForwardMetrics {
     queries: Family<UpstreamResultLabels, Counter>,
     latency: Histogram,
     cache: Family<ResultLabels, Counter>,
+    /// `cache{result="hit"}`, held so that a hit counts without a label look-up.
+    cache_hits: Counter,
     up: Family<UpstreamLabels, Gauge>,
     loops: Family<UpstreamLabels, Counter>,
     refused: Counter,
@@ -355,10 +357,16 @@ impl ForwardMetrics {
             "Questions refused because --forward-max-concurrent upstream queries were in flight",
             refused.clone(),
         );
+        let cache_hits = cache
+            .get_or_create(&ResultLabels {
+                result: "hit".to_string(),
+            })
+            .clone();
         ForwardMetrics {
             queries,
             latency,
             cache,
+            cache_hits,
             up,
             loops,
             refused,
@@ -541,6 +549,11 @@ impl Metrics {
     }
 
     /// A forwarded-answer cache look-up: `hit`, `miss` or `stale`.
+    /// A forwarded answer served from the cache (the hot path: no label look-up).
+    pub fn forward_cache_hit(&self) {
+        self.forward.cache_hits.inc();
+    }
+
     pub fn forward_cache(&self, result: &str) {
         self.forward
             .cache

@@ -16,6 +16,7 @@
 
 pub mod cache;
 pub mod exchange;
+pub mod hot;
 pub mod loops;
 pub mod resolv_conf;
 pub mod upstream;
@@ -38,6 +39,7 @@ use crate::metrics::Metrics;
 use crate::name_key::NameKey;
 use cache::{ForwardCache, Resolution};
 pub use exchange::Question;
+pub use hot::HotCache;
 use loops::LoopGuard;
 pub use upstream::Policy;
 use upstream::{Upstream, Upstreams};
@@ -178,13 +180,20 @@ impl Forwarder {
             .unwrap_or_else(|| self.default.load_full())
     }
 
-    /// A fresh cached answer, if any (no waiting); `key` is a buffer to reuse for the key.
-    pub fn cached(&self, q: &Question, key: &mut Vec<u8>) -> Option<Served> {
-        let now = Instant::now();
-        cache::key_into(q, key);
-        let hit = self.cache.get(&key[..]).filter(|r| r.is_fresh(now))?;
+    /// A fresh cached answer at `now`, if any (no waiting): from the worker's own `hot`
+    /// copies first, then the shared cache (whose hit is copied into `hot`).
+    pub fn cached(&self, q: &Question, hot: &mut HotCache, now: Instant) -> Option<Served> {
+        cache::key_into(q, &mut hot.key);
+        let hit = match hot.fresh(now) {
+            Some(hit) => hit,
+            None => {
+                let hit = self.cache.get(&hot.key).filter(|r| r.is_fresh(now))?;
+                hot.keep(hit.clone());
+                hit
+            }
+        };
         // A miss is counted once, by `resolve`, which the caller goes on to.
-        self.metrics.forward_cache("hit");
+        self.metrics.forward_cache_hit();
         Some(Served::fresh(hit, now))
     }
 
@@ -217,7 +226,7 @@ impl Forwarder {
         let now = Instant::now();
         let held = self.cache.get(&key);
         if let Some(r) = held.as_ref().filter(|r| r.is_fresh(now)) {
-            self.metrics.forward_cache("hit");
+            self.metrics.forward_cache_hit();
             return Served::fresh(r.clone(), now);
         }
         self.metrics.forward_cache("miss");

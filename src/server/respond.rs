@@ -119,6 +119,7 @@ pub struct Settings {
 #[derive(Default)]
 pub struct Scratch {
     key: Vec<u8>,
+    forwarded: forward::HotCache,
     encode: encode::Scratch,
     rotation: usize,
 }
@@ -474,7 +475,7 @@ impl Responder {
         };
         // A fresh cached answer first: srvd's own questions in flight (a loop) are never
         // fresh in the cache, so the loop check can wait for a miss.
-        if let Some(served) = forwarder.cached(&ask, &mut scratch.key) {
+        if let Some(served) = forwarder.cached(&ask, &mut scratch.forwarded, started) {
             self.write_forwarded(&to, &served, out, &mut scratch.encode);
             return Outcome::Reply;
         }
