@@ -15,7 +15,7 @@ use imbl::ordmap::DiffItem;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use super::snapshot::{IndexHandle, ServiceSet, Snapshot, Stamp, Zone};
+use super::snapshot::{IndexHandle, RECENT_NAMES, ServiceSet, Snapshot, Stamp, Zone};
 use crate::name_key::NameKey;
 use crate::source::{EtcdChange, EtcdKey, ServiceEntry, SourceId, Update, ZoneSet};
 
@@ -392,15 +392,32 @@ impl Indexer {
         if self.new_epoch || changed.len() > STAMP_BUDGET || self.next.stamps.len() > STAMP_LIMIT {
             self.next.epoch = generation;
             self.next.stamps = imbl::HashMap::new();
+            self.next.recent = imbl::Vector::new();
+            self.next.recent_floor = generation;
             self.new_epoch = false;
             return;
         }
+        self.remember_recent(&changed, generation);
         for name in changed {
             let exact = self.next.stamps.entry(name.clone()).or_default();
             exact.exact = generation;
             for ancestor in name.self_and_ancestors() {
                 let stamp: &mut Stamp = self.next.stamps.entry(ancestor).or_default();
                 stamp.subtree = generation;
+            }
+        }
+    }
+
+    /// Append this publish's changed names to the snapshot's recent list, keeping the newest
+    /// [`RECENT_NAMES`].
+    fn remember_recent(&mut self, changed: &[NameKey], generation: u64) {
+        let next = &mut self.next;
+        for name in changed {
+            next.recent.push_back((generation, name.clone()));
+        }
+        while next.recent.len() > RECENT_NAMES {
+            if let Some((dropped, _)) = next.recent.pop_front() {
+                next.recent_floor = next.recent_floor.max(dropped);
             }
         }
     }

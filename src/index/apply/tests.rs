@@ -201,6 +201,35 @@ fn stamps_cover_the_changed_name_and_its_ancestors_only() {
     assert!(!snap.unchanged_since(&[Read::Exact(key("2.web.example."))], before));
 }
 
+/// A cache check a few publishes back reads the recent changed names; one many publishes
+/// back falls back to the stamps. Both must say the same.
+#[test]
+fn recent_changes_and_stamps_agree_on_what_changed() {
+    let (handle, mut indexer) = indexer();
+    indexer.apply(reset(1, Part::Whole, vec![service(1)]));
+    indexer.publish();
+    let start = handle.load().generation;
+    for i in 0..100 {
+        let owner = format!("{i}.other.example.");
+        indexer.apply(put(2 + i, entry(&owner, "10.2.0.1")));
+        indexer.publish();
+    }
+    let last_other = handle.load().generation;
+    indexer.apply(put(200, service(2)));
+    indexer.publish();
+    let snap = handle.load();
+    let sub = |s: &str| Read::Subtree(key(s));
+    // 101 changes since `start`: more than one check compares, so the stamps decide.
+    assert!(snap.unchanged_since(&[sub("1.web.example.")], start));
+    assert!(!snap.unchanged_since(&[sub("other.example.")], start));
+    assert!(!snap.unchanged_since(&[sub("web.example.")], start));
+    // One change since `last_other`: the recent list decides.
+    assert!(snap.unchanged_since(&[sub("other.example.")], last_other));
+    assert!(snap.unchanged_since(&[Read::Exact(key("web.example."))], last_other));
+    assert!(!snap.unchanged_since(&[sub("web.example.")], last_other));
+    assert!(!snap.unchanged_since(&[Read::Exact(key("2.web.example."))], last_other));
+}
+
 #[test]
 fn zone_serials_follow_the_last_change_of_each_zone() {
     let (handle, mut indexer) = indexer();
