@@ -34,6 +34,7 @@ use hickory_proto::rr::Name;
 use thiserror::Error;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 use tracing::{debug, info, warn};
 
 use super::key::KeyMapper;
@@ -83,6 +84,8 @@ pub enum EtcdError {
     StreamEnded,
     #[error("index is gone")]
     IndexGone,
+    #[error("reading a snapshot page failed: {0}")]
+    Task(String),
 }
 
 impl EtcdError {
@@ -191,6 +194,8 @@ pub struct EtcdSource {
     backoff: Backoff,
     /// The revision that last changed each domain (for zone serials).
     domain_revisions: Vec<i64>,
+    /// Each served domain's name key and label count (built once: `domain_of` runs per key).
+    domain_keys: Vec<(NameKey, usize)>,
 }
 
 impl EtcdSource {
@@ -201,6 +206,11 @@ impl EtcdSource {
     ) -> Self {
         let mapper = KeyMapper::new(&settings.connection.prefix, &settings.domains);
         let domain_revisions = vec![0; settings.domains.len()];
+        let domain_keys = settings
+            .domains
+            .iter()
+            .map(|d| (NameKey::new(d), d.num_labels().into()))
+            .collect();
         EtcdSource {
             settings,
             mapper,
@@ -210,6 +220,7 @@ impl EtcdSource {
             leases: LeaseTtls::default(),
             backoff: Backoff(BACKOFF_MIN),
             domain_revisions,
+            domain_keys,
         }
     }
 
@@ -364,12 +375,11 @@ impl EtcdSource {
 
     /// The served domain a key's name falls in (the closest).
     fn domain_of(&self, name: &NameKey) -> Option<usize> {
-        self.settings
-            .domains
+        self.domain_keys
             .iter()
             .enumerate()
-            .filter(|(_, d)| name.is_at_or_below(&NameKey::new(d)))
-            .max_by_key(|(_, d)| d.num_labels())
+            .filter(|(_, (d, _))| name.is_at_or_below(d))
+            .max_by_key(|(_, (_, labels))| *labels)
             .map(|(i, _)| i)
     }
 
@@ -386,43 +396,41 @@ impl EtcdSource {
         position: &mut Position,
     ) -> Result<(), EtcdError> {
         let prefix = self.mapper.watch_prefix().into_bytes();
-        let end = prefix_end(&prefix);
-        let mut kv = client.kv_client().max_decoding_message_size(MAX_MESSAGE);
-        let mut start = prefix;
-        let mut revision = 0;
+        let end: Arc<[u8]> = prefix_end(&prefix).into();
+        let kv = client.kv_client().max_decoding_message_size(MAX_MESSAGE);
         let mut total = 0;
         self.leases.clear();
         self.domain_revisions = vec![0; self.settings.domains.len()];
+        // Page 0 at etcd's current revision; every later page at that same revision.
+        let mut response = self.read_page(kv.clone(), prefix, end.clone(), 0).await?;
+        let header = response.header();
+        let revision = header.map_or(0, |h| h.revision());
+        position.cluster_id = header.map_or(0, |h| h.cluster_id());
         for page in 0.. {
-            let mut response = self.read_page(&mut kv, &start, &end, revision).await?;
-            if revision == 0 {
-                let header = response.header();
-                revision = header.map_or(0, |h| h.revision());
-                position.cluster_id = header.map_or(0, |h| h.cluster_id());
-            }
             let kvs = response.take_kvs();
             // An empty page cannot advance `start`: treat it as the end, never loop on it.
             let more = response.more() && !kvs.is_empty();
-            if let Some(last) = kvs.last() {
-                start = last.key().to_vec();
+            // etcd reads the next page while this one is decoded and handed over.
+            let next = kvs.last().filter(|_| more).map(|last| {
+                let mut start = last.key().to_vec();
                 start.push(0);
-            }
+                let read = self.read_page(kv.clone(), start, end.clone(), revision);
+                AbortOnDropHandle::new(tokio::spawn(read))
+            });
             let entries = self.page_entries(client, kvs).await?;
             total += entries.len();
             if !more {
                 self.domain_revisions = self.last_domain_changes(client, revision).await;
             }
-            let part = Part::of_page(page, more);
             self.send(EtcdChange::Reset {
                 revision,
-                part,
+                part: Part::of_page(page, more),
                 entries,
                 domains: self.domains_with_revisions(),
             })
             .await?;
-            if !more {
-                break;
-            }
+            let Some(next) = next else { break };
+            response = next.await.map_err(|e| EtcdError::Task(e.to_string()))??;
         }
         info!(revision, keys = total, "etcd snapshot loaded");
         self.metrics.etcd_resync();
@@ -432,24 +440,28 @@ impl EtcdSource {
         Ok(())
     }
 
-    /// Range-read one page from `start` up to `end`, at `revision` (0: the current one).
-    async fn read_page(
+    /// Range-read one page from `start` up to `end`, at `revision` (0: the current one). The
+    /// future owns what it needs, so the next page can be read while one is decoded.
+    fn read_page(
         &self,
-        kv: &mut KvClient,
-        start: &[u8],
-        end: &[u8],
+        mut kv: KvClient,
+        start: Vec<u8>,
+        end: Arc<[u8]>,
         revision: i64,
-    ) -> Result<GetResponse, EtcdError> {
-        let mut options = GetOptions::new().with_range(end).with_limit(PAGE);
-        if revision > 0 {
-            options = options.with_revision(revision);
+    ) -> impl std::future::Future<Output = Result<GetResponse, EtcdError>> + Send + 'static {
+        let status = self.status.clone();
+        async move {
+            let mut options = GetOptions::new().with_range(&*end).with_limit(PAGE);
+            if revision > 0 {
+                options = options.with_revision(revision);
+            }
+            let response = kv
+                .get(start, Some(options))
+                .await
+                .map_err(EtcdError::from_client)?;
+            status.contact();
+            Ok(response)
         }
-        let response = kv
-            .get(start, Some(options))
-            .await
-            .map_err(EtcdError::from_client)?;
-        self.status.contact();
-        Ok(response)
     }
 
     /// Decode one snapshot page into entries, noting the revision that changed each domain.
@@ -463,11 +475,16 @@ impl EtcdSource {
             .await?;
         let mut entries = Vec::with_capacity(kvs.len());
         for kv in &kvs {
+            let entry = self.decode(kv);
             // Bad values count too: the watch path counts them as the key's removal.
-            if let Some(d) = self.domain_of_raw(kv.key()) {
+            let domain = match &entry {
+                Some(entry) => self.domain_of(&entry.key),
+                None => self.domain_of_raw(kv.key()),
+            };
+            if let Some(d) = domain {
                 self.domain_revisions[d] = self.domain_revisions[d].max(kv.mod_revision());
             }
-            entries.extend(self.decode(kv));
+            entries.extend(entry);
         }
         Ok(entries)
     }
