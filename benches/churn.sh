@@ -148,6 +148,8 @@ trap 'exit 143' TERM
 
 # shellcheck source=benches/ports.sh
 source "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
+# shellcheck source=benches/procs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/procs.sh"
 
 ticks() { # utime+stime of a live process, clock ticks
     local stat rest
@@ -156,18 +158,8 @@ ticks() { # utime+stime of a live process, clock ticks
     read -r -a f <<<"$rest"
     echo $((f[11] + f[12]))   # fields 14 utime, 15 stime
 }
-# CPU ticks of this script's reaped children (cutime+cstime of $$): around one dnsperf run,
-# that is dnsperf's CPU.
-reaped_ticks() {
-    local stat rest
-    stat=$(cat "/proc/$$/stat")
-    rest=${stat##*) }
-    read -r -a f <<<"$rest"
-    echo $((f[13] + f[14]))   # fields 16 cutime, 17 cstime
-}
 pct() { awk -v c="$1" -v tk="$TICKS" -v ms="$2" 'BEGIN { printf "%.0f", (ms > 0 ? c / tk / ms * 100000 : 0) }'; }  # ticks, ms
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0 && a != "") printf "%.2f", a / b; else printf "-" }'; }
-field() { sed -nE "s/^ *$2 *([0-9.]+).*/\1/p" "$1" | head -1; }
 # Wait (bounded) for a background child to exit; KILL it after LIMIT seconds.
 wait_bounded() { # wait_bounded PID NAME LIMIT
     local pid=$1 name=$2 limit=$3 rc=0
