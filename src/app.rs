@@ -23,6 +23,7 @@ use crate::server::{self, DnsServer, Responder, ServerError, Settings, TcpSettin
 use crate::source::etcd::EtcdSource;
 use crate::source::zonefile::ZoneWatcher;
 use crate::source::{SourceId, Update, ZoneSet};
+use crate::xfr::XfrSettings;
 
 /// How long shutdown waits for in-flight answers.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
@@ -103,7 +104,7 @@ pub async fn start(config: &Config, zones: Option<ZoneSet>) -> Result<RunningApp
     let mut tasks = JoinSet::new();
     let stop = CancellationToken::new();
     let sources = start_sources(config, zones, &index, &metrics, &mut tasks, &stop)?;
-    let forwarder = start_forwarder(config, &metrics);
+    let forwarder = start_forwarder(config, &metrics, &mut tasks, &stop);
     let xfr = Arc::new(config.xfr.clone());
     let settings = Settings {
         ttl: config.ttl,
@@ -126,24 +127,9 @@ pub async fn start(config: &Config, zones: Option<ZoneSet>) -> Result<RunningApp
             source,
         })?;
     if xfr.has_notify() {
-        let notifier = crate::xfr::notify::Notifier {
-            settings: xfr.clone(),
-            required: sources.required.clone(),
-            listen: config.listen.iter().map(SocketAddr::ip).collect(),
-            ttl: config.ttl,
-            metrics: metrics.clone(),
-        };
-        tasks.spawn(crate::xfr::notify::run(
-            index.clone(),
-            notifier,
-            stop.clone(),
-        ));
-    }
-    if let Some(forwarder) = &forwarder {
-        let background = forwarder.start(stop.clone());
-        tasks.spawn(async move {
-            let _ = background.await;
-        });
+        let notifier = notifier(config, &xfr, &sources.required, &metrics);
+        let run = crate::xfr::notify::run(index.clone(), notifier, stop.clone());
+        tasks.spawn(run);
     }
     let http_addr = listener.local_addr().unwrap_or(config.http);
     info!(addr = %http_addr, "serving /metrics, /healthz, /readyz");
@@ -221,16 +207,46 @@ fn start_sources(
 }
 
 /// The forwarder, when the configuration names any upstream.
-fn start_forwarder(config: &Config, metrics: &Arc<Metrics>) -> Option<Arc<Forwarder>> {
-    config.forward.enabled().then(|| {
-        info!(
-            upstreams = ?config.forward.upstreams,
-            resolv_conf = ?config.forward.resolv_conf,
-            zones = config.forward.zones.len(),
-            "forwarding names outside the served zones"
-        );
-        Forwarder::new(config.forward.clone(), &config.listen, metrics.clone())
-    })
+/// The forwarder, when forwarding is configured, with its background work (resolv.conf
+/// watching, upstream probing) running in `tasks` until `stop`.
+fn start_forwarder(
+    config: &Config,
+    metrics: &Arc<Metrics>,
+    tasks: &mut JoinSet<()>,
+    stop: &CancellationToken,
+) -> Option<Arc<Forwarder>> {
+    if !config.forward.enabled() {
+        return None;
+    }
+    info!(
+        upstreams = ?config.forward.upstreams,
+        resolv_conf = ?config.forward.resolv_conf,
+        zones = config.forward.zones.len(),
+        "forwarding names outside the served zones"
+    );
+    let forwarder = Forwarder::new(config.forward.clone(), &config.listen, metrics.clone());
+    let background = forwarder.start(stop.clone());
+    tasks.spawn(async move {
+        let _ = background.await;
+    });
+    Some(forwarder)
+}
+
+/// The NOTIFY sender's settings: NOTIFYs go out from the listen addresses (secondaries
+/// accept them from their primary's address only) once every required source is loaded.
+fn notifier(
+    config: &Config,
+    xfr: &Arc<XfrSettings>,
+    required: &[SourceId],
+    metrics: &Arc<Metrics>,
+) -> crate::xfr::notify::Notifier {
+    crate::xfr::notify::Notifier {
+        settings: xfr.clone(),
+        required: required.to_vec(),
+        listen: config.listen.iter().map(SocketAddr::ip).collect(),
+        ttl: config.ttl,
+        metrics: metrics.clone(),
+    }
 }
 
 /// Bind DNS on every listen address, UDP and TCP.

@@ -203,22 +203,9 @@ impl Responder {
                 forwarder, &query, answer, size, transport, out, scratch, started,
             );
         }
-        let cache = cacheable.then_some(&snap);
         let layout = self.encode(&query, &answer, size, signer, transport, out, scratch);
-        if let Some(snap) = cache
-            && answer.forward != Forward::Question
-        {
-            let entry = Entry::new(
-                out,
-                snap.generation,
-                answer.reads.clone(),
-                &layout,
-                &answer.soa_zones,
-                qtype,
-                answer.rcode,
-            );
-            // The first copy goes out unrotated; later hits rotate.
-            self.cache.insert(&scratch.key, entry);
+        if cacheable && answer.forward != Forward::Question {
+            self.remember(&snap, &answer, qtype, &layout, out, &scratch.key);
         }
         let source = if answer.authoritative {
             AnswerSource::Lookup
@@ -228,6 +215,29 @@ impl Responder {
         self.metrics
             .query(qtype, answer.rcode, source, started.elapsed());
         Outcome::Reply
+    }
+
+    /// Keep the encoded `reply` to `answer` in the answer cache under `key`. The first copy
+    /// went out unrotated; later hits rotate.
+    fn remember(
+        &self,
+        snap: &Snapshot,
+        answer: &Answer,
+        qtype: u16,
+        layout: &encode::Layout,
+        reply: &[u8],
+        key: &[u8],
+    ) {
+        let entry = Entry::new(
+            reply,
+            snap.generation,
+            answer.reads.clone(),
+            layout,
+            &answer.soa_zones,
+            qtype,
+            answer.rcode,
+        );
+        self.cache.insert(key, entry);
     }
 
     /// A packet the parser rejected: silence, or FORMERR.
@@ -445,20 +455,8 @@ impl Responder {
         let Some(question) = query.question else {
             return Outcome::Drop;
         };
-        let (name, prefix) = match &answer.forward {
-            Forward::Target(target) => (target.clone(), Some(answer)),
-            Forward::Question => match Name::read(&mut BinDecoder::new(question)) {
-                Ok(name) => (name, None),
-                Err(_) => return Outcome::Drop,
-            },
-            Forward::No => return Outcome::Drop,
-        };
-        let ask = forward::Question {
-            name,
-            qtype: query.qtype,
-            qclass: u16::from(DNSClass::IN),
-            dnssec_ok: query.edns.is_some_and(|e| e.dnssec_ok),
-            checking_disabled: query.checking_disabled(),
+        let Some((ask, prefix)) = upstream_question(query, question, answer) else {
+            return Outcome::Drop;
         };
         let to = ReplyTo {
             id: query.id,
@@ -585,6 +583,29 @@ impl Responder {
 }
 
 /// Encode a forwarded answer for the client's transport, size and EDNS.
+/// What to ask the upstreams for `query`: its own question, or the out-of-zone target of
+/// the CNAME chain `answer` ends in (then `answer` is the prefix of the reply). `None` when
+/// there is nothing to forward.
+fn upstream_question(
+    query: &Query<'_>,
+    question: &[u8],
+    answer: Answer,
+) -> Option<(forward::Question, Option<Answer>)> {
+    let (name, prefix) = match &answer.forward {
+        Forward::Target(target) => (target.clone(), Some(answer)),
+        Forward::Question => (Name::read(&mut BinDecoder::new(question)).ok()?, None),
+        Forward::No => return None,
+    };
+    let ask = forward::Question {
+        name,
+        qtype: query.qtype,
+        qclass: u16::from(DNSClass::IN),
+        dnssec_ok: query.edns.is_some_and(|e| e.dnssec_ok),
+        checking_disabled: query.checking_disabled(),
+    };
+    Some((ask, prefix))
+}
+
 fn encode_for_client(
     pending: &ReplyTo<'_>,
     header: Header,
