@@ -12,7 +12,10 @@
 //! no cliff): copies go into the current generation; when it is full it becomes the previous
 //! one and the old previous one is dropped; a hit in the previous generation moves the copy
 //! back into the current one. A working set of up to [`GENERATION`] questions always hits here.
-//! Nothing here decides freshness rules or talks to upstreams.
+//! Only the UDP workers keep copies (a fixed number of threads, so the memory is bounded by
+//! the worker count); a [`HotCache::default`] keeps none, which is what a TCP connection gets
+//! (hundreds of connections must not each hold copies). Nothing here decides freshness rules
+//! or talks to upstreams.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,9 +35,19 @@ pub struct HotCache {
     pub(super) key: Vec<u8>,
     current: Copies,
     previous: Copies,
+    /// Copies kept at all (a default cache keeps none).
+    keeps: bool,
 }
 
 impl HotCache {
+    /// A cache that keeps copies (for a UDP worker thread).
+    pub fn keeping() -> Self {
+        HotCache {
+            keeps: true,
+            ..HotCache::default()
+        }
+    }
+
     /// The copy for the current key if it is still fresh at `now`; an expired copy is dropped.
     pub(super) fn fresh(&mut self, now: Instant) -> Option<Arc<Resolution>> {
         if let Some(held) = self.current.get(&self.key[..]) {
@@ -54,6 +67,9 @@ impl HotCache {
 
     /// Keep a copy of `resolution` under the current key.
     pub(super) fn keep(&mut self, resolution: Arc<Resolution>) {
+        if !self.keeps {
+            return;
+        }
         self.insert(self.key.clone().into_boxed_slice(), resolution);
     }
 
@@ -86,7 +102,7 @@ mod tests {
 
     #[test]
     fn a_copy_is_served_while_fresh_and_dropped_once_expired() {
-        let mut hot = HotCache::default();
+        let mut hot = HotCache::keeping();
         hot.key.extend_from_slice(b"question");
         let kept = answer(5);
         let stored = kept.stored_at;
@@ -104,7 +120,7 @@ mod tests {
 
     #[test]
     fn the_copies_are_bounded_and_a_generation_of_recent_ones_always_hits() {
-        let mut hot = HotCache::default();
+        let mut hot = HotCache::keeping();
         for i in 0..3 * GENERATION {
             if !ask(&mut hot, i) {
                 hot.keep(answer(60));
@@ -114,5 +130,13 @@ mod tests {
         let recent = 2 * GENERATION..3 * GENERATION;
         assert!(recent.clone().all(|i| ask(&mut hot, i)));
         assert!(!ask(&mut hot, 0), "the oldest copies are gone");
+    }
+
+    #[test]
+    fn a_default_cache_keeps_no_copies() {
+        let mut hot = HotCache::default();
+        hot.key.extend_from_slice(b"question");
+        hot.keep(answer(60));
+        assert!(hot.current.is_empty() && hot.fresh(Instant::now()).is_none());
     }
 }

@@ -124,6 +124,17 @@ pub struct Scratch {
     rotation: usize,
 }
 
+impl Scratch {
+    /// Scratch for a UDP worker thread: it also keeps its own copies of forwarded answers
+    /// (a TCP connection's `Scratch::default()` does not).
+    pub fn for_udp_worker() -> Self {
+        Scratch {
+            forwarded: forward::HotCache::keeping(),
+            ..Scratch::default()
+        }
+    }
+}
+
 /// Turns query bytes into reply bytes; shared by every transport and worker.
 pub struct Responder {
     index: IndexHandle,

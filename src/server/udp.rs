@@ -90,7 +90,7 @@ fn serve(socket: UdpSocket, shared: Arc<Shared>) {
         }
     };
     let mut batch = Batch::default();
-    let mut scratch = Scratch::default();
+    let mut scratch = Scratch::for_udp_worker();
     while !shared.stop.load(Ordering::Relaxed) {
         match batch.recv(fd) {
             Ok(_) => {}
