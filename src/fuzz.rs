@@ -528,6 +528,13 @@ fn question_packet(qname: &Name, qtype: RecordType, payload: Option<u16>) -> Opt
 pub fn etcd_value(key: &[u8], value: &[u8]) {
     let mapper = key_mapper();
     let mapped = mapper.name_of(key);
+    let direct = mapper.name_key_of(key);
+    if direct != mapped.as_ref().map(NameKey::new).map_err(Clone::clone) {
+        panic!(
+            "key {}: name_key_of {direct:?} but name_of {mapped:?}",
+            hex(key)
+        );
+    }
     let spelling = mapper.spelling(key);
     let service = Service::from_json(value);
     if let Ok(name) = &mapped {

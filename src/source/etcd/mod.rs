@@ -588,9 +588,9 @@ impl EtcdSource {
 
     /// The identity of a key, or `None` when it names no served record.
     fn etcd_key(&self, raw: &[u8]) -> Option<EtcdKey> {
-        let name = self.mapper.name_of(raw).ok()?;
+        let name = self.mapper.name_key_of(raw).ok()?;
         Some(EtcdKey {
-            name: NameKey::new(&name),
+            name,
             spelling: self.mapper.spelling(raw),
         })
     }
@@ -599,7 +599,7 @@ impl EtcdSource {
     /// value is bad. Its lease must have been resolved.
     fn decode(&self, kv: &KeyValue) -> Option<ServiceEntry> {
         let key = String::from_utf8_lossy(kv.key());
-        let name = match self.mapper.name_of(kv.key()) {
+        let key_name = match self.mapper.name_key_of(kv.key()) {
             Ok(name) => name,
             Err(e) => {
                 warn!(key = %key, "skipping etcd key: {e}");
@@ -619,7 +619,7 @@ impl EtcdSource {
             service.lease_ttl = Some(self.leases.get(kv.lease()).unwrap_or(1));
         }
         Some(ServiceEntry {
-            key: NameKey::new(&name),
+            key: key_name,
             spelling: self.mapper.spelling(kv.key()),
             service,
         })
