@@ -248,7 +248,7 @@ mod tests {
 
     fn entry(name: &str, group: Option<&str>) -> ServiceEntry {
         let mut service = Service::from_json(br#"{"host":"10.0.0.1"}"#).unwrap();
-        service.group = group.map(Box::from);
+        service.group = group.map(crate::record::Note::from);
         ServiceEntry {
             key: NameKey::new(&Name::from_ascii(name).unwrap()),
             spelling: None,

@@ -6,6 +6,7 @@ use hickory_proto::rr::Name;
 use thiserror::Error;
 
 use crate::name_key::NameKey;
+use crate::record::Note;
 
 /// Why a key does not name a served record.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
@@ -117,12 +118,12 @@ impl KeyMapper {
 
     /// The key's path below the prefix when it has upper-case letters (so keys that differ
     /// only in case stay apart); `None` for the usual lower-case key.
-    pub fn spelling(&self, key: &[u8]) -> Option<Box<str>> {
+    pub fn spelling(&self, key: &[u8]) -> Option<Note> {
         let key = std::str::from_utf8(key).ok()?;
         let rest = key.strip_prefix(&self.prefix)?.strip_prefix('/')?;
         rest.bytes()
             .any(|b| b.is_ascii_uppercase())
-            .then(|| rest.into())
+            .then(|| Note::from(rest))
     }
 
     /// The key of a name (`1.web.skydns.local.` -> `/skydns/local/skydns/web/1`).

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use hickory_proto::rr::{Name, Record};
 
 use crate::name_key::NameKey;
-use crate::record::Service;
+use crate::record::{Note, Service};
 
 /// Which producer data comes from (logs, metric labels, readiness).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -126,7 +126,7 @@ impl Part {
 pub struct EtcdKey {
     pub name: NameKey,
     /// The key path below the prefix as written, when it has upper-case letters.
-    pub spelling: Option<Box<str>>,
+    pub spelling: Option<Note>,
 }
 
 /// An etcd service value at its key.
@@ -136,7 +136,7 @@ pub struct ServiceEntry {
     /// which matters at a million keys).
     pub key: NameKey,
     /// See [`EtcdKey::spelling`].
-    pub spelling: Option<Box<str>>,
+    pub spelling: Option<Note>,
     pub service: Service,
 }
 

@@ -43,7 +43,7 @@ fn delete(revision: i64, owner: &str, spelling: Option<&str>) -> Update {
         revision,
         key: EtcdKey {
             name: key(owner),
-            spelling: spelling.map(Box::from),
+            spelling: spelling.map(crate::record::Note::from),
         },
     })
 }
