@@ -167,29 +167,6 @@ wait_ready() {
     die "$name did not answer within 120 s"
 }
 
-# Stop a server (our child) and wait until it and every process it forked are gone.
-stop_server() {
-    local pid=$1 p id
-    local -a tree=()
-    for p in $(tree_pids "$pid"); do
-        id=$(proc_id "$p") && tree+=("$id")
-    done
-    kill -TERM "$pid" 2>/dev/null || true
-    for id in "${tree[@]}"; do
-        for _ in $(seq 100); do
-            alive "$id" || break
-            sleep 0.1
-        done
-        if alive "$id"; then
-            log "pid ${id%%:*} did not stop on SIGTERM; killing it"
-            kill -KILL "${id%%:*}" 2>/dev/null || true
-        fi
-        [[ ${id%%:*} == "$pid" ]] && { wait "$pid" 2>/dev/null || true; }
-    done
-    [[ $pid == "$SERVER_PID" ]] && SERVER_PID=""
-    return 0
-}
-
 # Run a client command (dnsperf or the probe) pinned to the client CPU, in the background so
 # that a signal reaches our trap at once (bash defers traps until a foreground child ends);
 # the trap stops it too. Usage: run_client OUT CMD...

@@ -120,29 +120,6 @@ wait_ready() {
     die "$name did not answer within 120 s"
 }
 
-# Stop a server (our child) and wait until it and every process it forked are gone.
-stop_server() {
-    local pid=$1 p id
-    local -a tree=()
-    for p in $(tree_pids "$pid"); do
-        id=$(proc_id "$p") && tree+=("$id")
-    done
-    kill -TERM "$pid" 2>/dev/null || true
-    for id in "${tree[@]}"; do
-        for _ in $(seq 100); do
-            alive "$id" || break
-            sleep 0.1
-        done
-        if alive "$id"; then
-            log "pid ${id%%:*} did not stop on SIGTERM; killing it"
-            kill -KILL "${id%%:*}" 2>/dev/null || true
-        fi
-        [[ ${id%%:*} == "$pid" ]] && { wait "$pid" 2>/dev/null || true; }
-    done
-    SERVER_PID=""
-    return 0
-}
-
 # dnsperf pinned to the client CPU, bounded by -l. Prints its output file.
 run_dnsperf() {
     local port=$1 out=$2 rc=0

@@ -58,3 +58,26 @@ field() { # field FILE REGEX -> first number after it
     sed -nE "s/^ *$2 *([0-9.]+).*/\1/p" "$1" | head -1
 }
 
+# Stop a server (our child, its PID in $1) and wait until it and every process it forked are
+# gone; clears SERVER_PID when that was it. Needs the calling script's `log`.
+stop_server() {
+    local pid=$1 p id
+    local -a tree=()
+    for p in $(tree_pids "$pid"); do
+        id=$(proc_id "$p") && tree+=("$id")
+    done
+    kill -TERM "$pid" 2>/dev/null || true
+    for id in "${tree[@]}"; do
+        for _ in $(seq 100); do
+            alive "$id" || break
+            sleep 0.1
+        done
+        if alive "$id"; then
+            log "pid ${id%%:*} did not stop on SIGTERM; killing it"
+            kill -KILL "${id%%:*}" 2>/dev/null || true
+        fi
+        [[ ${id%%:*} == "$pid" ]] && { wait "$pid" 2>/dev/null || true; }
+    done
+    [[ $pid == "$SERVER_PID" ]] && SERVER_PID=""
+    return 0
+}
