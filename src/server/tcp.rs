@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -65,7 +65,8 @@ impl Shared {
     }
 
     /// Register a new connection, closing the idlest one when full.
-    fn admit(&self) -> (u64, Arc<AtomicU64>, CancellationToken) {
+    /// The connection's token is a child of `stop`: one token to watch per message.
+    fn admit(&self, stop: &CancellationToken) -> (u64, Arc<AtomicU64>, CancellationToken) {
         let mut registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
         if registry.open.len() >= self.settings.max_connections {
             // The idle longest; among equals, the oldest.
@@ -88,7 +89,7 @@ impl Shared {
         registry.next_id += 1;
         let id = registry.next_id;
         let activity = Arc::new(AtomicU64::new(self.now_ms()));
-        let cancel = CancellationToken::new();
+        let cancel = stop.child_token();
         registry.open.insert(id, (activity.clone(), cancel.clone()));
         self.metrics.tcp_connections(registry.open.len());
         (id, activity, cancel)
@@ -180,11 +181,10 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: Cancellat
         };
         match accepted {
             Ok((stream, peer)) => {
-                let (id, activity, cancel) = shared.admit();
+                let (id, activity, cancel) = shared.admit(&stop);
                 let shared = shared.clone();
-                let stop = stop.clone();
                 connections.spawn(async move {
-                    serve(stream, peer, &shared, &activity, &cancel, &stop).await;
+                    serve(stream, peer, &shared, &activity, &cancel).await;
                     shared.release(id);
                 });
             }
@@ -234,7 +234,6 @@ async fn serve(
     shared: &Shared,
     activity: &AtomicU64,
     cancel: &CancellationToken,
-    stop: &CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
     let (read, write) = stream.into_split();
@@ -245,7 +244,7 @@ async fn serve(
     let mut scratch = Scratch::default();
     let idle = shared.settings.idle_timeout;
     loop {
-        if !next_message(&mut reader, &mut message, idle, peer, cancel, stop).await {
+        if !next_message(&mut reader, &mut message, idle, peer, cancel).await {
             break;
         }
         activity.store(shared.now_ms(), Ordering::Relaxed);
@@ -277,19 +276,25 @@ async fn serve(
     let _ = writer.shutdown().await;
 }
 
-/// Read the next message within the idle timeout; `false` when the connection must close.
-async fn next_message<R: AsyncReadExt + Unpin>(
-    reader: &mut R,
+/// Read the next message within the idle timeout; `false` when the connection must close
+/// (idle, evicted, or the server stopping). A message already whole in the buffer (pipelined
+/// queries) is taken without arming the timer and the cancellation wake-up.
+async fn next_message<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
     message: &mut Vec<u8>,
     idle: Duration,
     peer: SocketAddr,
     cancel: &CancellationToken,
-    stop: &CancellationToken,
 ) -> bool {
+    if cancel.is_cancelled() {
+        return false;
+    }
+    if holds_whole_message(reader.buffer()) {
+        return read_message(reader, message).await;
+    }
     let read = tokio::select! {
         read = tokio::time::timeout(idle, read_message(reader, message)) => read,
         _ = cancel.cancelled() => return false,
-        _ = stop.cancelled() => return false,
     };
     match read {
         Ok(read) => read,
@@ -297,6 +302,14 @@ async fn next_message<R: AsyncReadExt + Unpin>(
             debug!(%peer, "TCP connection idle; closing");
             false
         }
+    }
+}
+
+/// True when `buffer` starts with a whole length-prefixed message.
+fn holds_whole_message(buffer: &[u8]) -> bool {
+    match buffer {
+        [high, low, rest @ ..] => rest.len() >= usize::from(u16::from_be_bytes([*high, *low])),
+        _ => false,
     }
 }
 
