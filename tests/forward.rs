@@ -279,14 +279,13 @@ async fn a_loop_back_to_srvd_is_cut_at_once_without_a_storm() {
     assert!(metrics.contains(&loops), "{metrics}");
 }
 
-/// A free loopback port (UDP and TCP).
-fn free_port(ip: Ipv4Addr) -> u16 {
-    let s = std::net::UdpSocket::bind((ip, 0)).unwrap();
-    s.local_addr().unwrap().port()
-}
-
-/// Waits until dnsmasq answers a name it serves itself; fails with its own log when it does not.
-async fn wait_for_dnsmasq(addr: SocketAddr, child: &mut std::process::Child, log: &Path) {
+/// Waits until dnsmasq answers a name it serves itself; `Err` with its own log when it exits
+/// or does not answer within 10 s.
+async fn wait_for_dnsmasq(
+    addr: SocketAddr,
+    child: &mut std::process::Child,
+    log: &Path,
+) -> Result<(), String> {
     let started = Instant::now();
     let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let probe = query("probe.invalid.", RecordType::A, None)
@@ -299,53 +298,72 @@ async fn wait_for_dnsmasq(addr: SocketAddr, child: &mut std::process::Child, log
             .await
             .is_ok()
         {
-            return;
+            return Ok(());
         }
         let exited = child.try_wait().ok().flatten();
         if exited.is_some() || started.elapsed() > Duration::from_secs(10) {
-            panic!(
-                "dnsmasq did not start (exit: {exited:?}); its log:\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            return Err(format!(
+                "dnsmasq did not start (exit: {exited:?}); its log:\n{log}"
+            ));
         }
     }
 }
 
+/// dnsmasq on a free loopback port, forwarding everything to srvd, which forwards everything
+/// to dnsmasq: a loop through a second forwarder. The port is free when picked but other
+/// tests bind ports meanwhile, so a start that finds it taken is retried on another.
+async fn srvd_and_dnsmasq_in_a_loop() -> (TestServer, ChildGuard, tempfile::TempDir) {
+    let mut failures = Vec::new();
+    for _ in 0..5 {
+        let ip = Ipv4Addr::new(127, 0, 0, 1);
+        // Below the ephemeral range: ports other tests bind as port 0 cannot collide.
+        let dnsmasq: SocketAddr = (ip, common::secondary::free_port(ip)).into();
+        let server = forwarding(&[dnsmasq], |_| {}).await;
+        let dir = tempfile::tempdir().unwrap();
+        let log_path = dir.path().join("dnsmasq.log");
+        let mut child = ChildGuard(spawn_dnsmasq(dnsmasq, server.addr, dir.path(), &log_path));
+        match wait_for_dnsmasq(dnsmasq, &mut child.0, &log_path).await {
+            Ok(()) => return (server, child, dir),
+            Err(e) if e.contains("Address already in use") => failures.push(e),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    panic!("dnsmasq found its port taken five times: {failures:?}");
+}
+
+fn spawn_dnsmasq(
+    addr: SocketAddr,
+    upstream: SocketAddr,
+    dir: &Path,
+    log: &Path,
+) -> std::process::Child {
+    std::process::Command::new("dnsmasq")
+        .args([
+            "-k",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--no-poll",
+            "--bind-interfaces",
+        ])
+        .arg(format!("--listen-address={}", addr.ip()))
+        .arg(format!("--port={}", addr.port()))
+        .arg(format!("--server={}#{}", upstream.ip(), upstream.port()))
+        // Answered by dnsmasq itself: the readiness probe never enters the loop.
+        .arg("--address=/probe.invalid/127.0.0.9")
+        .arg("--cache-size=0")
+        .arg(format!("--pid-file={}", dir.join("pid").display()))
+        .args(["--user=root", "--group=root", "--log-facility=-"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("dnsmasq (Debian package dnsmasq) must be installed: scripts/deps.sh installs it")
+}
+
 #[tokio::test]
 async fn a_loop_through_dnsmasq_is_cut() {
-    let ip = Ipv4Addr::new(127, 0, 0, 1);
-    let port = free_port(ip);
-    let dnsmasq: SocketAddr = (ip, port).into();
-    let server = forwarding(&[dnsmasq], |_| {}).await;
-    let dir = tempfile::tempdir().unwrap();
-    let log_path = dir.path().join("dnsmasq.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut dnsmasq_guard = ChildGuard(
-        std::process::Command::new("dnsmasq")
-            .args([
-                "-k",
-                "--conf-file=/dev/null",
-                "--no-resolv",
-                "--no-hosts",
-                "--no-poll",
-            ])
-            .arg("--listen-address=127.0.0.1")
-            .arg("--bind-interfaces")
-            .arg(format!("--port={port}"))
-            .arg(format!("--server=127.0.0.1#{}", server.addr.port()))
-            // Answered by dnsmasq itself: the readiness probe never enters the loop.
-            .arg("--address=/probe.invalid/127.0.0.9")
-            .arg("--cache-size=0")
-            .arg(format!("--pid-file={}", dir.path().join("pid").display()))
-            .args(["--user=root", "--group=root", "--log-facility=-"])
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect(
-                "dnsmasq (Debian package dnsmasq) must be installed: scripts/deps.sh installs it",
-            ),
-    );
-    wait_for_dnsmasq(dnsmasq, &mut dnsmasq_guard.0, &log_path).await;
+    let (server, _dnsmasq, _dir) = srvd_and_dnsmasq_in_a_loop().await;
     let started = Instant::now();
     let m = ask(&server, "loop.example.net.", RecordType::A).await;
     assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
