@@ -16,32 +16,32 @@
 //! see [`leases`]) never hold up reading the stream. Values are decoded here: a bad value is
 //! skipped with a warning naming the key and `srvd_source_bad_values_total{source="etcd"}`,
 //! and a key whose value turns bad is removed. This module never reads a snapshot and never
-//! answers DNS.
+//! answers DNS. The snapshot read is in [`snapshot`], the watch in [`watch`], key/value
+//! decoding in [`decode`].
 
 pub mod connection;
+mod decode;
 mod history;
 mod leases;
+mod snapshot;
+mod watch;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use etcd_client::{
-    Client, EventType, GetOptions, GetResponse, KeyValue, KvClient, WatchOptions, WatchResponse,
-};
+use etcd_client::{Client, GetOptions, KeyValue};
 use hickory_proto::rr::Name;
 use thiserror::Error;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::AbortOnDropHandle;
-use tracing::{debug, info, warn};
+use tracing::warn;
 
 use super::key::KeyMapper;
-use super::{EtcdChange, EtcdKey, Part, ServiceEntry, SourceId, Update};
+use super::{EtcdChange, Update};
 use crate::metrics::Metrics;
 use crate::name_key::NameKey;
-use crate::record::Service;
 pub use connection::{EtcdArgs, EtcdConnection, connect_options};
 use leases::LeaseTtls;
 
@@ -264,7 +264,7 @@ impl EtcdSource {
         let options = connect_options(&self.settings.connection)?;
         let client = Client::connect(&self.settings.connection.endpoints, Some(options)).await?;
         let (rewound_tx, mut rewound) = mpsc::channel(1);
-        let probe = tokio::spawn(probe(
+        let probe = tokio::spawn(watch::probe(
             client.clone(),
             self.status.clone(),
             position.cluster_id,
@@ -373,317 +373,11 @@ impl EtcdSource {
         Ok(Ok(()))
     }
 
-    /// The served domain a key's name falls in (the closest).
-    fn domain_of(&self, name: &NameKey) -> Option<usize> {
-        self.domain_keys
-            .iter()
-            .enumerate()
-            .filter(|(_, (d, _))| name.is_at_or_below(d))
-            .max_by_key(|(_, (_, labels))| *labels)
-            .map(|(i, _)| i)
-    }
-
-    /// The served domain of a raw etcd key, if it names a record.
-    fn domain_of_raw(&self, raw: &[u8]) -> Option<usize> {
-        self.etcd_key(raw).and_then(|key| self.domain_of(&key.name))
-    }
-
-    /// Read the whole prefix at one revision and hand it to the index page by page as one
-    /// split reset (the index swaps it in only when the last page is in).
-    async fn snapshot(
-        &mut self,
-        client: &Client,
-        position: &mut Position,
-    ) -> Result<(), EtcdError> {
-        let prefix = self.mapper.watch_prefix().into_bytes();
-        let end: Arc<[u8]> = prefix_end(&prefix).into();
-        let kv = client.kv_client().max_decoding_message_size(MAX_MESSAGE);
-        let mut total = 0;
-        self.leases.clear();
-        self.domain_revisions = vec![0; self.settings.domains.len()];
-        // Page 0 at etcd's current revision; every later page at that same revision.
-        let mut response = self.read_page(kv.clone(), prefix, end.clone(), 0).await?;
-        let header = response.header();
-        let revision = header.map_or(0, |h| h.revision());
-        position.cluster_id = header.map_or(0, |h| h.cluster_id());
-        for page in 0.. {
-            let kvs = response.take_kvs();
-            // An empty page cannot advance `start`: treat it as the end, never loop on it.
-            let more = response.more() && !kvs.is_empty();
-            // etcd reads the next page while this one is decoded and handed over.
-            let next = kvs.last().filter(|_| more).map(|last| {
-                let mut start = last.key().to_vec();
-                start.push(0);
-                let read = self.read_page(kv.clone(), start, end.clone(), revision);
-                AbortOnDropHandle::new(tokio::spawn(read))
-            });
-            let entries = self.page_entries(client, kvs).await?;
-            total += entries.len();
-            if !more {
-                self.domain_revisions = self.last_domain_changes(client, revision).await;
-            }
-            self.send(EtcdChange::Reset {
-                revision,
-                part: Part::of_page(page, more),
-                entries,
-                domains: self.domains_with_revisions(),
-            })
-            .await?;
-            let Some(next) = next else { break };
-            response = next.await.map_err(|e| EtcdError::Task(e.to_string()))??;
-        }
-        info!(revision, keys = total, "etcd snapshot loaded");
-        self.metrics.etcd_resync();
-        self.backoff.reset();
-        position.resume = Some(revision + 1);
-        position.last_event = None;
-        Ok(())
-    }
-
-    /// Range-read one page from `start` up to `end`, at `revision` (0: the current one). The
-    /// future owns what it needs, so the next page can be read while one is decoded.
-    fn read_page(
-        &self,
-        mut kv: KvClient,
-        start: Vec<u8>,
-        end: Arc<[u8]>,
-        revision: i64,
-    ) -> impl std::future::Future<Output = Result<GetResponse, EtcdError>> + Send + 'static {
-        let status = self.status.clone();
-        async move {
-            let mut options = GetOptions::new().with_range(&*end).with_limit(PAGE);
-            if revision > 0 {
-                options = options.with_revision(revision);
-            }
-            let response = kv
-                .get(start, Some(options))
-                .await
-                .map_err(EtcdError::from_client)?;
-            status.contact();
-            Ok(response)
-        }
-    }
-
-    /// Decode one snapshot page into entries, noting the revision that changed each domain.
-    async fn page_entries(
-        &mut self,
-        client: &Client,
-        kvs: Vec<KeyValue>,
-    ) -> Result<Vec<ServiceEntry>, EtcdError> {
-        self.leases
-            .resolve(client, kvs.iter().map(KeyValue::lease))
-            .await?;
-        let mut entries = Vec::with_capacity(kvs.len());
-        for kv in &kvs {
-            let entry = self.decode(kv);
-            // Bad values count too: the watch path counts them as the key's removal.
-            let domain = match &entry {
-                Some(entry) => self.domain_of(&entry.key),
-                None => self.domain_of_raw(kv.key()),
-            };
-            if let Some(d) = domain {
-                self.domain_revisions[d] = self.domain_revisions[d].max(kv.mod_revision());
-            }
-            entries.extend(entry);
-        }
-        Ok(entries)
-    }
-
-    /// The revision that last changed each domain as of `revision`, deletes included.
-    async fn last_domain_changes(&self, client: &Client, revision: i64) -> Vec<i64> {
-        history::last_changes(
-            client,
-            &self.mapper.watch_prefix(),
-            revision,
-            &self.domain_revisions,
-            |raw| self.domain_of_raw(raw),
-        )
-        .await
-    }
-
-    fn domains_with_revisions(&self) -> Vec<(Name, i64)> {
-        self.settings
-            .domains
-            .iter()
-            .cloned()
-            .zip(self.domain_revisions.iter().copied())
-            .collect()
-    }
-
     async fn send(&self, change: EtcdChange) -> Result<(), EtcdError> {
         self.updates
             .send(Update::Etcd(change))
             .await
             .map_err(|_| EtcdError::IndexGone)
-    }
-
-    /// Apply watch events from `from` on. One task reads the stream; this one decodes (lease
-    /// look-ups included) and hands over, advancing `position` after each response.
-    async fn watch(
-        &mut self,
-        client: &Client,
-        from: i64,
-        position: &mut Position,
-    ) -> Result<(), EtcdError> {
-        let options = WatchOptions::new().with_prefix().with_start_revision(from);
-        let stream = client
-            .watch_client()
-            .max_decoding_message_size(MAX_MESSAGE)
-            .watch(self.mapper.watch_prefix(), Some(options))
-            .await
-            .map_err(EtcdError::from_client)?;
-        debug!(from, "etcd watch started");
-        let (responses, mut received) = mpsc::channel(READ_AHEAD);
-        let reader = tokio::spawn(read_watch(stream, self.status.clone(), responses, from));
-        let result = async {
-            while let Some(response) = received.recv().await {
-                self.backoff.reset();
-                self.apply_watch_response(client, response, position)
-                    .await?;
-            }
-            Ok(())
-        }
-        .await;
-        let read_result = match result {
-            Ok(()) => reader.await.unwrap_or(Err(EtcdError::StreamEnded)),
-            Err(e) => {
-                reader.abort();
-                Err(e)
-            }
-        };
-        read_result.and(Err(EtcdError::StreamEnded))
-    }
-
-    async fn apply_watch_response(
-        &mut self,
-        client: &Client,
-        response: WatchResponse,
-        position: &mut Position,
-    ) -> Result<(), EtcdError> {
-        let events = response.events();
-        let leases = events
-            .iter()
-            .filter(|e| e.event_type() == EventType::Put)
-            .filter_map(|e| e.kv().map(KeyValue::lease));
-        self.leases.resolve(client, leases).await?;
-        for event in events {
-            let Some(kv) = event.kv() else { continue };
-            let revision = kv.mod_revision();
-            let put = event.event_type() == EventType::Put;
-            let change = match (put, self.decode(kv)) {
-                (true, Some(entry)) => Some(EtcdChange::Put { revision, entry }),
-                // A key whose new value is bad must not keep serving its old value.
-                _ => self
-                    .etcd_key(kv.key())
-                    .map(|key| EtcdChange::Delete { revision, key }),
-            };
-            if let Some(change) = change {
-                self.send(change).await?;
-            }
-            position.resume = Some(revision + 1);
-            position.last_event = Some((kv.key().to_vec(), put));
-        }
-        Ok(())
-    }
-
-    /// The identity of a key, or `None` when it names no served record.
-    fn etcd_key(&self, raw: &[u8]) -> Option<EtcdKey> {
-        let name = self.mapper.name_key_of(raw).ok()?;
-        Some(EtcdKey {
-            name,
-            spelling: self.mapper.spelling(raw),
-        })
-    }
-
-    /// Decode a key/value into an entry; `None` (after a warning and a metric) when the key or
-    /// value is bad. Its lease must have been resolved.
-    fn decode(&self, kv: &KeyValue) -> Option<ServiceEntry> {
-        let key = String::from_utf8_lossy(kv.key());
-        let key_name = match self.mapper.name_key_of(kv.key()) {
-            Ok(name) => name,
-            Err(e) => {
-                warn!(key = %key, "skipping etcd key: {e}");
-                self.metrics.bad_value(SourceId::Etcd.as_str());
-                return None;
-            }
-        };
-        let mut service = match Service::from_json(kv.value()) {
-            Ok(service) => service,
-            Err(e) => {
-                warn!(key = %key, "skipping etcd value: {e}");
-                self.metrics.bad_value(SourceId::Etcd.as_str());
-                return None;
-            }
-        };
-        if kv.lease() != 0 {
-            service.lease_ttl = Some(self.leases.get(kv.lease()).unwrap_or(1));
-        }
-        Some(ServiceEntry {
-            key: key_name,
-            spelling: self.mapper.spelling(kv.key()),
-            service,
-        })
-    }
-}
-
-/// Read a watch stream into `out` until it fails; checks the stream's first (created)
-/// response for a rewound history.
-async fn read_watch(
-    mut stream: etcd_client::WatchStream,
-    status: Arc<EtcdStatus>,
-    out: mpsc::Sender<WatchResponse>,
-    from: i64,
-) -> Result<(), EtcdError> {
-    loop {
-        let Some(response) = stream.message().await.map_err(EtcdError::from_client)? else {
-            return Err(EtcdError::StreamEnded);
-        };
-        status.contact();
-        if response.created() {
-            let current = response.header().map_or(i64::MAX, |h| h.revision());
-            if current < from - 1 {
-                return Err(EtcdError::Rewound(format!(
-                    "revision went back from {} to {current}",
-                    from - 1
-                )));
-            }
-        }
-        if response.canceled() {
-            if response.compact_revision() > 0 {
-                return Err(EtcdError::Compacted);
-            }
-            return Err(EtcdError::Cancelled(response.cancel_reason().to_string()));
-        }
-        if response.events().is_empty() {
-            continue;
-        }
-        if out.send(response).await.is_err() {
-            return Ok(());
-        }
-    }
-}
-
-/// Probe the connection every second so staleness is known even when nothing changes, and
-/// report a changed cluster (an etcd replaced under us).
-async fn probe(
-    mut client: Client,
-    status: Arc<EtcdStatus>,
-    cluster_id: u64,
-    rewound: mpsc::Sender<String>,
-) {
-    loop {
-        tokio::time::sleep(PROBE_EVERY).await;
-        let Ok(Ok(response)) = tokio::time::timeout(PROBE_EVERY * 2, client.status()).await else {
-            continue;
-        };
-        status.contact();
-        let now = response.header().map_or(0, |h| h.cluster_id());
-        if cluster_id != 0 && now != 0 && now != cluster_id {
-            let _ = rewound
-                .send(format!("cluster id changed from {cluster_id:x} to {now:x}"))
-                .await;
-            return;
-        }
     }
 }
 
