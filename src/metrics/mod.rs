@@ -2,7 +2,8 @@
 //!
 //! Stages record events through the typed methods here; `http` renders the text format and
 //! sets the gauges it reads from elsewhere (the snapshot, the caches) just before. This module
-//! holds counters only; it makes no decisions and depends on no other stage.
+//! holds counters only; it makes no decisions and depends on no other stage. Forwarding
+//! metrics are in [`forward`], zone transfer metrics in [`xfr`].
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -17,6 +18,12 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+mod forward;
+mod xfr;
+
+use forward::ForwardMetrics;
+use xfr::XfrMetrics;
 
 /// Where an answer came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -76,22 +83,6 @@ struct ActionLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct UpstreamLabels {
-    upstream: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct UpstreamResultLabels {
-    upstream: String,
-    result: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ResultLabels {
-    result: String,
 }
 
 /// Source load and index metrics.
@@ -238,138 +229,6 @@ impl ServerMetrics {
             tcp_open,
             tcp_evicted,
             rrl_limited,
-        }
-    }
-}
-
-/// Zone transfer and NOTIFY metrics.
-struct XfrMetrics {
-    transfers: Family<TransferLabels, Counter>,
-    notifies_sent: Counter,
-    notifies_acked: Counter,
-    journal: Family<ZoneLabels, Gauge>,
-    serial: Family<ZoneLabels, Gauge>,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct TransferLabels {
-    kind: String,
-    result: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ZoneLabels {
-    zone: String,
-}
-
-impl XfrMetrics {
-    fn register(registry: &mut Registry) -> Self {
-        let transfers = Family::<TransferLabels, Counter>::default();
-        registry.register(
-            "transfers",
-            "Zone transfers by kind (axfr, ixfr) and result (full, incremental, current, refused, notauth, error)",
-            transfers.clone(),
-        );
-        let notifies_sent = Counter::default();
-        registry.register(
-            "notify_sent",
-            "NOTIFY messages sent to secondaries",
-            notifies_sent.clone(),
-        );
-        let notifies_acked = Counter::default();
-        registry.register(
-            "notify_acknowledged",
-            "NOTIFY messages a secondary answered",
-            notifies_acked.clone(),
-        );
-        let journal = Family::<ZoneLabels, Gauge>::default();
-        registry.register(
-            "journal_versions",
-            "Zone versions held for incremental transfers, per zone",
-            journal.clone(),
-        );
-        let serial = Family::<ZoneLabels, Gauge>::default();
-        registry.register(
-            "zone_serial",
-            "Current SOA serial, per zone",
-            serial.clone(),
-        );
-        XfrMetrics {
-            transfers,
-            notifies_sent,
-            notifies_acked,
-            journal,
-            serial,
-        }
-    }
-}
-
-/// Forwarding metrics.
-struct ForwardMetrics {
-    queries: Family<UpstreamResultLabels, Counter>,
-    latency: Histogram,
-    cache: Family<ResultLabels, Counter>,
-    /// `cache{result="hit"}`, held so that a hit counts without a label look-up.
-    cache_hits: Counter,
-    up: Family<UpstreamLabels, Gauge>,
-    loops: Family<UpstreamLabels, Counter>,
-    refused: Counter,
-}
-
-impl ForwardMetrics {
-    fn register(registry: &mut Registry) -> Self {
-        let queries = Family::<UpstreamResultLabels, Counter>::default();
-        registry.register(
-            "forward_queries",
-            "Queries sent to upstreams, by upstream and result (rcode, timeout, error)",
-            queries.clone(),
-        );
-        // 100 µs .. ~3.3 s
-        let latency = Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
-            0.000_1, 2.0, 16,
-        ));
-        registry.register(
-            "forward_upstream_seconds",
-            "Time an upstream took to answer one try (or to time out)",
-            latency.clone(),
-        );
-        let cache = Family::<ResultLabels, Counter>::default();
-        registry.register(
-            "forward_cache",
-            "Forwarded-answer cache look-ups: hit, miss, stale (served past its TTL because every upstream failed)",
-            cache.clone(),
-        );
-        let up = Family::<UpstreamLabels, Gauge>::default();
-        registry.register(
-            "forward_upstream_up",
-            "1 while an upstream is usable, 0 while it is marked down (failures or a loop)",
-            up.clone(),
-        );
-        let loops = Family::<UpstreamLabels, Counter>::default();
-        registry.register(
-            "forward_loops",
-            "Forwarding loops detected: a query srvd sent to this upstream came back to srvd",
-            loops.clone(),
-        );
-        let refused = Counter::default();
-        registry.register(
-            "forward_refused",
-            "Questions refused because --forward-max-concurrent upstream queries were in flight",
-            refused.clone(),
-        );
-        let cache_hits = cache
-            .get_or_create(&ResultLabels {
-                result: "hit".to_string(),
-            })
-            .clone();
-        ForwardMetrics {
-            queries,
-            latency,
-            cache,
-            cache_hits,
-            up,
-            loops,
-            refused,
         }
     }
 }
@@ -531,92 +390,6 @@ impl Metrics {
                 action: action.to_string(),
             })
             .inc();
-    }
-
-    /// One try with an upstream ended with `result` (an rcode, `timeout` or `error`).
-    pub fn forward_query(&self, upstream: std::net::SocketAddr, result: &str) {
-        self.forward
-            .queries
-            .get_or_create(&UpstreamResultLabels {
-                upstream: upstream.to_string(),
-                result: result.to_string(),
-            })
-            .inc();
-    }
-
-    pub fn forward_latency(&self, elapsed: Duration) {
-        self.forward.latency.observe(elapsed.as_secs_f64());
-    }
-
-    /// A forwarded-answer cache look-up: `hit`, `miss` or `stale`.
-    /// A forwarded answer served from the cache (the hot path: no label look-up).
-    pub fn forward_cache_hit(&self) {
-        self.forward.cache_hits.inc();
-    }
-
-    pub fn forward_cache(&self, result: &str) {
-        self.forward
-            .cache
-            .get_or_create(&ResultLabels {
-                result: result.to_string(),
-            })
-            .inc();
-    }
-
-    pub fn forward_upstream_up(&self, upstream: std::net::SocketAddr, up: bool) {
-        self.forward
-            .up
-            .get_or_create(&UpstreamLabels {
-                upstream: upstream.to_string(),
-            })
-            .set(i64::from(up));
-    }
-
-    pub fn forward_loop(&self, upstream: std::net::SocketAddr) {
-        self.forward
-            .loops
-            .get_or_create(&UpstreamLabels {
-                upstream: upstream.to_string(),
-            })
-            .inc();
-    }
-
-    pub fn forward_refused(&self) {
-        self.forward.refused.inc();
-    }
-
-    /// A transfer request of `kind` (axfr, ixfr) ended with `result`.
-    pub fn transfer(&self, kind: &str, result: &str) {
-        self.xfr
-            .transfers
-            .get_or_create(&TransferLabels {
-                kind: kind.to_string(),
-                result: result.to_string(),
-            })
-            .inc();
-    }
-
-    pub fn notify_sent(&self) {
-        self.xfr.notifies_sent.inc();
-    }
-
-    pub fn notify_acked(&self) {
-        self.xfr.notifies_acked.inc();
-    }
-
-    /// Per zone: its serial and the versions its journal holds.
-    pub fn set_zones(&self, zones: &[(String, u32, usize)]) {
-        for (zone, serial, depth) in zones {
-            let labels = ZoneLabels { zone: zone.clone() };
-            self.xfr
-                .serial
-                .get_or_create(&labels)
-                .set(i64::from(*serial));
-            self.xfr
-                .journal
-                .get_or_create(&labels)
-                .set(i64::try_from(*depth).unwrap_or(i64::MAX));
-        }
     }
 
     /// Set the index gauges (called by `http` before rendering).
