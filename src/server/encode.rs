@@ -20,12 +20,20 @@
 //!   TTL, and the records of each rotatable RRset.
 //!
 //! The cost is linear in what is written; nothing is written after the message is full.
+//! Name compression is in [`compress`], the header and OPT record in [`fixed`].
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
 use crate::dns::Answer;
+
+mod compress;
+mod fixed;
+
+pub use compress::Compressor;
+use compress::{mix, name_at_is};
+use fixed::{write_header, write_opt};
 
 /// Header flag bits (RFC 1035 §4.1.1), as in the 16-bit flags word.
 pub mod flags {
@@ -149,93 +157,6 @@ pub struct Layout {
     pub rotations: Vec<Span>,
 }
 
-/// Name-compression table of one message: lowercased-suffix hash -> offset, open addressing.
-/// Reused between messages; entries are removed newest first on rollback.
-#[derive(Default)]
-pub struct Compressor {
-    slots: Vec<(u64, u16)>,
-    /// Slots in insertion order (to clear, and to roll back).
-    used: Vec<usize>,
-}
-
-const EMPTY: u16 = u16::MAX;
-
-impl Compressor {
-    fn reset(&mut self) {
-        if self.slots.is_empty() {
-            self.slots = vec![(0, EMPTY); 256];
-        }
-        for &slot in &self.used {
-            self.slots[slot] = (0, EMPTY);
-        }
-        self.used.clear();
-    }
-
-    fn get(&self, hash: u64) -> Option<u16> {
-        let mask = self.slots.len() - 1;
-        let mut slot = (hash as usize) & mask;
-        loop {
-            let (h, offset) = self.slots[slot];
-            if offset == EMPTY {
-                return None;
-            }
-            if h == hash {
-                return Some(offset);
-            }
-            slot = (slot + 1) & mask;
-        }
-    }
-
-    fn insert(&mut self, hash: u64, offset: u16) {
-        if self.used.len() * 2 >= self.slots.len() {
-            self.grow();
-        }
-        let mask = self.slots.len() - 1;
-        let mut slot = (hash as usize) & mask;
-        loop {
-            let (h, existing) = self.slots[slot];
-            if existing == EMPTY {
-                self.slots[slot] = (hash, offset);
-                self.used.push(slot);
-                return;
-            }
-            if h == hash {
-                return;
-            }
-            slot = (slot + 1) & mask;
-        }
-    }
-
-    fn grow(&mut self) {
-        let entries: Vec<(u64, u16)> = self.used.iter().map(|&s| self.slots[s]).collect();
-        self.slots = vec![(0, EMPTY); self.slots.len() * 2];
-        self.used.clear();
-        for (hash, offset) in entries {
-            self.insert(hash, offset);
-        }
-    }
-
-    /// Forget every name written at or after `mark` (they were rolled back).
-    fn rollback(&mut self, mark: usize) {
-        while let Some(&slot) = self.used.last() {
-            if usize::from(self.slots[slot].1) < mark {
-                break;
-            }
-            self.slots[slot] = (0, EMPTY);
-            self.used.pop();
-        }
-    }
-}
-
-/// Hash of a name suffix: the lowercased label, then the hash of the rest.
-fn mix(rest: u64, label: &[u8]) -> u64 {
-    let mut h = rest ^ (label.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    for &b in label {
-        h = (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01B3);
-    }
-    h.rotate_left(23)
-}
-
 /// Per-call scratch space, reused (no allocation per message in the steady state).
 #[derive(Default)]
 pub struct Scratch {
@@ -252,39 +173,6 @@ struct Writer<'a> {
     /// Offer written names for compression.
     register: bool,
     ttl: TtlAdjust,
-}
-
-/// Whether `buf` at `offset` holds (after pointers) exactly the labels `want`.
-fn name_at_is(buf: &[u8], mut offset: usize, want: &[&[u8]]) -> bool {
-    let mut hops = 0;
-    let mut labels = want.iter();
-    loop {
-        let Some(&len) = buf.get(offset) else {
-            return false;
-        };
-        if len & 0xC0 == 0xC0 {
-            let Some(&low) = buf.get(offset + 1) else {
-                return false;
-            };
-            hops += 1;
-            if hops > 127 {
-                return false;
-            }
-            offset = (usize::from(len & 0x3F) << 8) | usize::from(low);
-            continue;
-        }
-        let len = usize::from(len);
-        if len == 0 {
-            return labels.next().is_none();
-        }
-        let Some(have) = buf.get(offset + 1..offset + 1 + len) else {
-            return false;
-        };
-        match labels.next() {
-            Some(w) if w.eq_ignore_ascii_case(have) => offset += 1 + len,
-            _ => return false,
-        }
-    }
 }
 
 impl Writer<'_> {
@@ -606,47 +494,6 @@ impl Writer<'_> {
     fn truncate(&mut self, len: usize) {
         self.buf.truncate(len);
         self.scratch.compressor.rollback(len);
-    }
-}
-
-/// Append the OPT record (RFC 6891): payload size, extended rcode, DO bit and any EDE option.
-#[inline]
-fn write_opt(buf: &mut Vec<u8>, edns: ResponseEdns, rcode: ResponseCode) {
-    let rcode_high = (u16::from(rcode) >> 4) as u8;
-    buf.push(0);
-    buf.extend_from_slice(&41u16.to_be_bytes());
-    buf.extend_from_slice(&edns.payload.to_be_bytes());
-    buf.extend_from_slice(&[rcode_high, 0, if edns.dnssec_ok { 0x80 } else { 0 }, 0]);
-    match edns.ede {
-        Some(code) => {
-            buf.extend_from_slice(&(EDE_SIZE as u16).to_be_bytes());
-            buf.extend_from_slice(&15u16.to_be_bytes());
-            buf.extend_from_slice(&2u16.to_be_bytes());
-            buf.extend_from_slice(&code.to_be_bytes());
-        }
-        None => buf.extend_from_slice(&0u16.to_be_bytes()),
-    }
-}
-
-fn write_header(out: &mut [u8], header: Header, truncated: bool, counts: [u16; 4]) {
-    let mut word = flags::QR | (u16::from(header.opcode & 0x0F) << 11);
-    for (on, bit) in [
-        (header.authoritative, flags::AA),
-        (truncated, flags::TC),
-        (header.recursion_desired, flags::RD),
-        (header.recursion_available, flags::RA),
-        (header.authentic_data, flags::AD),
-        (header.checking_disabled, flags::CD),
-    ] {
-        if on {
-            word |= bit;
-        }
-    }
-    word |= u16::from(header.rcode) & 0x0F;
-    out[0..2].copy_from_slice(&header.id.to_be_bytes());
-    out[2..4].copy_from_slice(&word.to_be_bytes());
-    for (i, count) in counts.iter().enumerate() {
-        out[4 + 2 * i..6 + 2 * i].copy_from_slice(&count.to_be_bytes());
     }
 }
 
