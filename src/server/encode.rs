@@ -32,7 +32,7 @@ mod compress;
 mod fixed;
 
 pub use compress::Compressor;
-use compress::{mix, name_at_is};
+use compress::{mix, name_at_is, rotatable};
 use fixed::{write_header, write_opt};
 
 /// Header flag bits (RFC 1035 §4.1.1), as in the 16-bit flags word.
@@ -333,14 +333,6 @@ fn rrsets(records: &[Record]) -> impl Iterator<Item = &[Record]> {
         rest = tail;
         Some(set)
     })
-}
-
-fn rotatable(set: &[Record]) -> bool {
-    set.len() > 1
-        && matches!(
-            set[0].record_type(),
-            RecordType::A | RecordType::AAAA | RecordType::SRV
-        )
 }
 
 /// Encode a response to the question `question` (the question section's bytes exactly as the

@@ -1,6 +1,8 @@
 //! DNS name compression (RFC 1035 §4.1.4) for the encoder: a table of the name suffixes
 //! written so far in one message (hash of the lowercased suffix -> offset), and the check that
-//! an offset really holds a given name. Knows nothing of records or sections.
+//! an offset really holds a given name, and which RRsets are kept out of it.
+
+use hickory_proto::rr::{Record, RecordType};
 
 /// Name-compression table of one message: lowercased-suffix hash -> offset, open addressing.
 /// Reused between messages; entries are removed newest first on rollback.
@@ -120,4 +122,14 @@ pub(super) fn name_at_is(buf: &[u8], mut offset: usize, want: &[&[u8]]) -> bool 
             _ => return false,
         }
     }
+}
+
+/// An RRset the answer cache may reorder (A, AAAA and SRV with several records): its names are
+/// not offered for compression, so a pointer never points into records that move.
+pub(super) fn rotatable(set: &[Record]) -> bool {
+    set.len() > 1
+        && matches!(
+            set[0].record_type(),
+            RecordType::A | RecordType::AAAA | RecordType::SRV
+        )
 }
