@@ -8,7 +8,8 @@
 //! [`Forward::Target`]. Chains stop after [`MAX_CHAIN`] links or on a loop. Negative answers
 //! carry the zone SOA with TTL `min(SOA TTL, SOA minimum)` (RFC 2308 §3). SRV, MX and NS
 //! answers carry their in-zone targets' addresses in the additional section. The work is
-//! bounded by `limit` records per selection, whatever the size of the zone.
+//! bounded by `limit` records per selection, whatever the size of the zone. Answers from etcd
+//! services are in [`etcd`], the additional section and referrals in [`glue`].
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -19,6 +20,9 @@ use super::synth::{self, Budget};
 use super::ttl::TtlPolicy;
 use crate::index::{Read, Snapshot};
 use crate::name_key::NameKey;
+
+mod etcd;
+mod glue;
 
 /// Most CNAME links followed in one answer.
 pub const MAX_CHAIN: usize = 10;
@@ -328,138 +332,6 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// The etcd part of an answer. Returns an outcome only when a CNAME decided it.
-    fn etcd_records(
-        &mut self,
-        zone: usize,
-        name: &Name,
-        key: &NameKey,
-        start: usize,
-    ) -> Option<Outcome> {
-        match self.qtype {
-            RecordType::A | RecordType::AAAA => {
-                let v6 = self.qtype == RecordType::AAAA;
-                let services = self.services(zone, key, self.select(Wanted::Address { v6 }));
-                let records = synth::addresses(name, &services, v6, self.ttl, &mut self.budget);
-                self.answer.answers.extend(records);
-                self.alias(zone, name, key, &services, start)
-            }
-            RecordType::SRV => {
-                self.etcd_srv(zone, name, key);
-                None
-            }
-            RecordType::MX => {
-                let services = self.services(zone, key, self.select(Wanted::Host));
-                self.etcd_mx(name, &services);
-                self.alias(zone, name, key, &services, start)
-            }
-            RecordType::TXT => {
-                let services = self.services(zone, key, self.select(Wanted::Text));
-                let records = synth::txt(name, &services, self.ttl, &mut self.budget);
-                self.answer.answers.extend(records);
-                let hosts: Vec<_> = services
-                    .into_iter()
-                    .filter(|e| e.service.text.is_none())
-                    .collect();
-                self.alias(zone, name, key, &hosts, start)
-            }
-            RecordType::PTR => {
-                let services =
-                    select::services_at(self.snap, key, Wanted::Host, &mut self.answer.reads);
-                let records = synth::ptr(name, &services, self.ttl);
-                self.answer.answers.extend(records);
-                None
-            }
-            RecordType::CNAME => {
-                let services =
-                    select::services_at(self.snap, key, Wanted::Host, &mut self.answer.reads);
-                if let Some((target, ttl)) = synth::first_host_name(&services, self.ttl) {
-                    self.answer.answers.push(synth::cname(name, &target, ttl));
-                }
-                None
-            }
-            RecordType::SOA | RecordType::NS => None,
-            _ => {
-                let services = self.services(zone, key, self.select(Wanted::Host));
-                self.alias(zone, name, key, &services, start)
-            }
-        }
-    }
-
-    fn services(
-        &mut self,
-        zone: usize,
-        key: &NameKey,
-        select: Select,
-    ) -> Vec<&'a crate::source::ServiceEntry> {
-        let zone_ref = &self.snap.zones()[zone];
-        select::services_for(self.snap, zone_ref, key, select, &mut self.answer.reads)
-    }
-
-    fn etcd_srv(&mut self, zone: usize, name: &Name, key: &NameKey) {
-        let select = Select {
-            rfc2782: true,
-            ..self.select(Wanted::Host)
-        };
-        let services = self.services(zone, key, select);
-        let pointers = synth::srv(name, &services, self.ttl, &mut self.budget);
-        self.add_pointers(pointers);
-    }
-
-    /// SRV or MX records, then the addresses of their targets while the message has room.
-    fn add_pointers(&mut self, pointers: synth::Pointers) {
-        self.answer.answers.extend(pointers.records);
-        let mut glue = pointers.glue;
-        // A glue owner may not compress (rotated SRV targets are not offered): count it.
-        let size = |r: &Record| {
-            r.name.len()
-                + if r.record_type() == RecordType::A {
-                    4
-                } else {
-                    16
-                }
-        };
-        let room = glue
-            .iter()
-            .take_while(|r| self.budget.take(size(r)))
-            .count();
-        glue.truncate(room);
-        self.push_additionals(glue);
-        for target in &pointers.names {
-            if self.budget.is_spent() {
-                break;
-            }
-            self.glue_for(target);
-        }
-    }
-
-    fn etcd_mx(&mut self, name: &Name, services: &[&crate::source::ServiceEntry]) {
-        let pointers = synth::mx(name, services, self.ttl, &mut self.budget);
-        self.add_pointers(pointers);
-    }
-
-    /// QTYPE ANY: every type the etcd keys give (addresses, SRV, TXT, MX); the CNAME (not
-    /// followed) only when they give nothing else.
-    fn etcd_any(&mut self, zone: usize, name: &Name, key: &NameKey) {
-        let start = self.answer.answers.len();
-        for v6 in [false, true] {
-            let services = self.services(zone, key, self.select(Wanted::Address { v6 }));
-            let records = synth::addresses(name, &services, v6, self.ttl, &mut self.budget);
-            self.answer.answers.extend(records);
-        }
-        self.etcd_srv(zone, name, key);
-        let services = self.services(zone, key, self.select(Wanted::Text));
-        let records = synth::txt(name, &services, self.ttl, &mut self.budget);
-        self.answer.answers.extend(records);
-        let services = self.services(zone, key, self.select(Wanted::Host));
-        self.etcd_mx(name, &services);
-        if self.answer.answers.len() == start
-            && let Some((target, ttl)) = synth::first_host_name(&services, self.ttl)
-        {
-            self.answer.answers.push(synth::cname(name, &target, ttl));
-        }
-    }
-
     /// When nothing answered the question and a key's host is a name: `name CNAME host`,
     /// followed. Returns an outcome only when the CNAME decided the answer.
     fn alias(
@@ -517,38 +389,6 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn push_additionals(&mut self, records: Vec<Record>) {
-        if self.answer.additionals.is_empty() {
-            for r in &self.answer.answers {
-                self.seen.first(r);
-            }
-        }
-        for record in records {
-            if self.seen.first(&record) {
-                self.answer.additionals.push(record);
-            }
-        }
-    }
-
-    /// Add the A and AAAA records of an in-zone name to the additional section: its
-    /// zone-file addresses and its etcd addresses (through etcd CNAME chains, as CoreDNS
-    /// adds them).
-    fn glue_for(&mut self, target: &Name) {
-        let key = NameKey::new(target);
-        let Some((zone, _)) = self.snap.zone_of(&key) else {
-            return;
-        };
-        for qtype in [RecordType::A, RecordType::AAAA] {
-            let mut child = Run::new(self.snap, self.ttl, qtype, self.budget, true);
-            let found = matches!(child.resolve(zone, target, key.clone()), Outcome::Found);
-            self.answer.reads.append(&mut child.answer.reads);
-            if found && child.answer.forward == Forward::No {
-                self.budget = child.budget;
-                self.push_additionals(child.answer.answers);
-            }
-        }
-    }
-
     /// The zone's SOA for the authority section of a negative answer.
     fn negative_soa(&mut self, zone: usize) -> Record {
         let zone_ref = &self.snap.zones()[zone];
@@ -568,42 +408,6 @@ impl<'a> Run<'a> {
         };
         soa.ttl = self.ttl.negative_soa(soa.ttl, minimum);
         soa
-    }
-
-    /// A referral to the servers of the zone cut at `cut` (RFC 1034 §4.3.2): not
-    /// authoritative (unless a CNAME of ours led there), the cut's NS RRset in the authority
-    /// section, their addresses from the zone file as glue.
-    fn refer(&mut self, cut: &NameKey) {
-        self.answer.reads.push(Read::Exact(cut.clone()));
-        self.answer.authoritative = !self.answer.answers.is_empty();
-        let ns: Vec<Record> = self
-            .snap
-            .records_at(cut)
-            .iter()
-            .filter(|r| r.record_type() == RecordType::NS)
-            .map(|r| {
-                let mut r = r.clone();
-                r.ttl = self.ttl.clamp(r.ttl);
-                r
-            })
-            .collect();
-        let mut glue = Vec::new();
-        for record in &ns {
-            let RData::NS(target) = &record.data else {
-                continue;
-            };
-            let key = NameKey::new(&target.0);
-            self.answer.reads.push(Read::Exact(key.clone()));
-            glue.extend(
-                self.snap
-                    .records_at(&key)
-                    .iter()
-                    .filter(|r| matches!(r.record_type(), RecordType::A | RecordType::AAAA))
-                    .map(|r| with_owner(r, &target.0, self.ttl.clamp(r.ttl))),
-            );
-        }
-        self.answer.authorities.extend(ns);
-        self.push_additionals(glue);
     }
 
     fn finish(mut self, outcome: Outcome) -> Answer {
