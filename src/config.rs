@@ -3,6 +3,7 @@
 //! [`FileConfig`] is the file as written (`deny_unknown_fields`, every key optional);
 //! [`Config`] is the merged, validated result the app runs with. Validation reports every
 //! problem at once. Nothing here binds sockets or reads zones.
+//! The forwarding, RRL and zone-transfer sections are checked in [`sections`].
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,12 +16,14 @@ use hickory_proto::rr::Name;
 
 use crate::dns::TtlPolicy;
 use crate::forward::ForwardSettings;
-use crate::forward::upstream::parse_address;
-use crate::name_key::NameKey;
 use crate::server::rrl::RrlSettings;
 use crate::source::etcd::connection::PASSWORD_ENV;
 use crate::source::etcd::{EtcdArgs, EtcdSettings};
-use crate::xfr::{AllowRule, Keyring, NotifyTarget, XfrSettings};
+use crate::xfr::XfrSettings;
+
+mod sections;
+
+use sections::{forward_settings, rrl_settings, xfr_settings};
 
 /// Default DNS listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5353";
@@ -354,154 +357,6 @@ fn check_limits(
     }
 }
 
-/// `ADDR[:PORT]` lists (entries may be comma-separated), each bad one reported.
-fn upstream_addresses(
-    flag: &str,
-    list: &[String],
-    problems: &mut Vec<ConfigError>,
-) -> Vec<std::net::SocketAddr> {
-    list.iter()
-        .flat_map(|a| a.split(','))
-        .filter(|a| !a.trim().is_empty())
-        .filter_map(|a| match parse_address(a) {
-            Ok(addr) => Some(addr),
-            Err(e) => {
-                problems.push(ConfigError::Invalid(format!("{flag}: {e}")));
-                None
-            }
-        })
-        .collect()
-}
-
-fn forward_settings(file: &FileConfig, problems: &mut Vec<ConfigError>) -> ForwardSettings {
-    let upstreams = upstream_addresses(
-        "--forward",
-        file.forward.as_deref().unwrap_or(&[]),
-        problems,
-    );
-    let mut zones = Vec::new();
-    for (zone, list) in file.forward_zone.iter().flatten() {
-        let addrs = upstream_addresses("--forward-zone", list, problems);
-        match Name::from_ascii(zone) {
-            Ok(mut name) if !addrs.is_empty() => {
-                name.set_fqdn(true);
-                zones.push((name.to_lowercase(), addrs));
-            }
-            Ok(_) => problems.push(ConfigError::Invalid(format!(
-                "--forward-zone {zone}: names no upstream"
-            ))),
-            Err(_) => problems.push(ConfigError::Invalid(format!(
-                "--forward-zone {zone:?}: not a domain name"
-            ))),
-        }
-    }
-    let mut invalid = |m: String| problems.push(ConfigError::Invalid(m));
-    let policy = match file.forward_policy.as_deref().map(str::parse) {
-        None => Default::default(),
-        Some(Ok(policy)) => policy,
-        Some(Err(e)) => {
-            invalid(format!("--forward-policy: {e}"));
-            Default::default()
-        }
-    };
-    if let Some(path) = file.forward_resolv_conf.as_ref().filter(|p| !p.is_file()) {
-        invalid(format!(
-            "--forward-resolv-conf {}: no such file",
-            path.display()
-        ));
-    }
-    let max_concurrent = file
-        .forward_max_concurrent
-        .unwrap_or(DEFAULT_FORWARD_MAX_CONCURRENT);
-    if max_concurrent == 0 {
-        invalid("--forward-max-concurrent must be at least 1".into());
-    }
-    ForwardSettings {
-        upstreams,
-        resolv_conf: file.forward_resolv_conf.clone(),
-        zones,
-        policy,
-        cache_bytes: file.forward_cache_size.unwrap_or(DEFAULT_FORWARD_CACHE_MB) << 20,
-        max_concurrent,
-    }
-}
-
-fn rrl_settings(file: &FileConfig, problems: &mut Vec<ConfigError>) -> RrlSettings {
-    let default = RrlSettings::default();
-    let rrl = RrlSettings {
-        rate: file.rrl_rate.unwrap_or(default.rate),
-        slip: file.rrl_slip.unwrap_or(default.slip),
-        ipv4_prefix: file.rrl_ipv4_prefix.unwrap_or(default.ipv4_prefix),
-        ipv6_prefix: file.rrl_ipv6_prefix.unwrap_or(default.ipv6_prefix),
-    };
-    if rrl.ipv4_prefix > 32 || rrl.ipv6_prefix > 128 {
-        problems.push(ConfigError::Invalid(format!(
-            "rrl prefixes (/{} for IPv4, /{} for IPv6) exceed the address length",
-            rrl.ipv4_prefix, rrl.ipv6_prefix
-        )));
-    }
-    if rrl.slip > 10 {
-        problems.push(ConfigError::Invalid(format!(
-            "rrl_slip ({}) must be 0..=10 (0: never, 2: every second limited reply)",
-            rrl.slip
-        )));
-    }
-    rrl
-}
-
-/// Keys, transfer rules and NOTIFY targets, every rule checked against the key file.
-fn xfr_settings(file: &FileConfig, problems: &mut Vec<ConfigError>) -> XfrSettings {
-    let keys = match &file.tsig_key_file {
-        None => Keyring::default(),
-        Some(path) => Keyring::load(path).unwrap_or_else(|e| {
-            problems.push(ConfigError::Invalid(format!("--tsig-key-file {e}")));
-            Keyring::default()
-        }),
-    };
-    let (allow, notify) = xfr_lists(&file.allow_transfer, &file.notify, &keys, problems);
-    let mut zones = std::collections::HashMap::new();
-    for (zone, table) in file.transfer.iter().flatten() {
-        let Ok(name) = Name::from_ascii(zone) else {
-            problems.push(ConfigError::Invalid(format!(
-                "[transfer.{zone:?}]: not a domain name"
-            )));
-            continue;
-        };
-        let lists = xfr_lists(&table.allow_transfer, &table.notify, &keys, problems);
-        zones.insert(NameKey::new(&name), lists);
-    }
-    XfrSettings {
-        keys,
-        allow,
-        notify,
-        zones,
-        key_file: file.tsig_key_file.clone(),
-    }
-}
-
-/// One pair of `allow_transfer` and `notify` lists, parsed; each bad entry reported.
-fn xfr_lists(
-    allow: &Option<Vec<String>>,
-    notify: &Option<Vec<String>>,
-    keys: &Keyring,
-    problems: &mut Vec<ConfigError>,
-) -> (Vec<AllowRule>, Vec<NotifyTarget>) {
-    let mut report = |e: crate::xfr::XfrConfigError| {
-        problems.push(ConfigError::Invalid(e.to_string()));
-    };
-    let entries = |list: &Option<Vec<String>>| {
-        let list: Vec<String> = list.iter().flatten().cloned().collect();
-        list.into_iter().filter(|a| !a.trim().is_empty())
-    };
-    let allow = entries(allow)
-        .filter_map(|a| AllowRule::parse(&a, keys).map_err(&mut report).ok())
-        .collect();
-    let notify = entries(notify)
-        .filter_map(|n| NotifyTarget::parse(&n, keys).map_err(&mut report).ok())
-        .collect();
-    (allow, notify)
-}
-
 fn etcd_settings(
     file: &FileConfig,
     etcd: &EtcdArgs,
@@ -541,109 +396,4 @@ fn etcd_settings(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults() {
-        let c = Config::from_file_config(FileConfig::default(), EtcdArgs::default()).unwrap();
-        assert_eq!(c.listen, vec!["127.0.0.1:5353".parse().unwrap()]);
-        assert_eq!(c.http, "127.0.0.1:9153".parse().unwrap());
-        assert_eq!(c.ttl, TtlPolicy::default());
-        assert_eq!(c.zones, PathBuf::from("zones"));
-    }
-
-    #[test]
-    fn flags_win_over_file() {
-        let file: FileConfig = toml::from_str("ttl = 30\nmax_ttl = 60\n").unwrap();
-        let flags = FileConfig {
-            ttl: Some(7),
-            ..FileConfig::default()
-        };
-        let c = Config::from_file_config(file.overlay(flags), EtcdArgs::default()).unwrap();
-        assert_eq!(c.ttl.default, 7);
-        assert_eq!(c.ttl.max, 60);
-    }
-
-    #[test]
-    fn reports_every_problem() {
-        let file = FileConfig {
-            min_ttl: Some(10),
-            max_ttl: Some(5),
-            log_level: Some("loud!!".into()),
-            listen: Some(vec![]),
-            ..FileConfig::default()
-        };
-        let problems = Config::from_file_config(file, EtcdArgs::default()).unwrap_err();
-        assert_eq!(problems.len(), 3, "{problems:?}");
-    }
-
-    #[test]
-    fn etcd_settings_are_validated() {
-        let file = FileConfig {
-            etcd: Some(vec!["http://127.0.0.1:2379,http://127.0.0.2:2379".into()]),
-            domain: Some(vec!["SkyDNS.local".into()]),
-            ..FileConfig::default()
-        };
-        let etcd = Config::from_file_config(file.clone(), file.etcd_args())
-            .unwrap()
-            .etcd
-            .unwrap();
-        assert_eq!(etcd.connection.endpoints.len(), 2);
-        assert_eq!(etcd.domains[0].to_ascii(), "skydns.local.");
-        assert_eq!(etcd.connection.prefix, "/skydns");
-
-        let file = FileConfig {
-            etcd: Some(vec!["http://127.0.0.1:2379".into()]),
-            ..FileConfig::default()
-        };
-        let problems = Config::from_file_config(file.clone(), file.etcd_args()).unwrap_err();
-        assert_eq!(problems.len(), 1, "no domain: {problems:?}");
-
-        let file = FileConfig {
-            domain: Some(vec!["skydns.local.".into()]),
-            ..FileConfig::default()
-        };
-        let problems = Config::from_file_config(file, EtcdArgs::default()).unwrap_err();
-        assert_eq!(problems.len(), 1, "domain without etcd: {problems:?}");
-    }
-
-    #[test]
-    fn transfer_rules_name_keys_from_the_key_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let keys = dir.path().join("keys.conf");
-        std::fs::write(
-            &keys,
-            "key \"xfr\" {\n algorithm hmac-sha256;\n secret \"c2VjcmV0c2VjcmV0\";\n};\n",
-        )
-        .unwrap();
-        let file: FileConfig = toml::from_str(&format!(
-            "tsig_key_file = {keys:?}\nallow_transfer = [\"127.0.0.0/8,key=xfr\"]\n\
-             notify = [\"127.0.0.1:5300,key=xfr\"]\n\
-             [transfer.\"example.org.\"]\nallow_transfer = [\"192.0.2.1\"]\n"
-        ))
-        .unwrap();
-        let c = Config::from_file_config(file, EtcdArgs::default()).unwrap();
-        assert_eq!(c.xfr.allow.len(), 1);
-        assert_eq!(c.xfr.notify[0].addr.port(), 5300);
-        assert_eq!(c.xfr.zones.len(), 1);
-
-        let file = FileConfig {
-            allow_transfer: Some(vec!["127.0.0.1,key=missing".into(), "nonsense".into()]),
-            notify: Some(vec!["127.0.0.1".into()]),
-            tsig_key_file: Some(dir.path().join("absent.conf")),
-            ..FileConfig::default()
-        };
-        let problems = Config::from_file_config(file, EtcdArgs::default()).unwrap_err();
-        assert_eq!(problems.len(), 4, "{problems:?}");
-    }
-
-    #[test]
-    fn unknown_keys_and_syntax_errors_name_the_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("srvd.toml");
-        std::fs::write(&p, "ttl = 5\nbogus = 1\n").unwrap();
-        let e = FileConfig::load(&p).unwrap_err().to_string();
-        assert!(e.contains("line 2") && e.contains("bogus"), "{e}");
-    }
-}
+mod tests;
