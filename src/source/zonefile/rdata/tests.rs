@@ -1,3 +1,4 @@
+use super::wire::{hex, sig_time};
 use super::*;
 
 fn toks(text: &str) -> Vec<Token> {
