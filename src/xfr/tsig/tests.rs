@@ -1,3 +1,4 @@
+use super::keys::parse_keys;
 use super::*;
 
 const KEYFILE: &str = r#"
