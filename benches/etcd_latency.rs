@@ -25,6 +25,8 @@
 
 #[path = "../tests/common/etcd.rs"]
 mod etcd;
+#[path = "../tests/common/ports.rs"]
+mod ports;
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};

@@ -45,6 +45,8 @@
 
 #[path = "../tests/common/etcd.rs"]
 mod etcd;
+#[path = "../tests/common/ports.rs"]
+mod ports;
 #[path = "../tests/common/secondary.rs"]
 mod secondary;
 
@@ -61,7 +63,8 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode}
 use hickory_proto::rr::{Name, RData, RecordType};
 
 use etcd::EtcdCluster;
-use secondary::{Kind, Secondary, TsigKey, free_port};
+use ports::free_port;
+use secondary::{Kind, Secondary, TsigKey};
 
 const ZONE: &str = "skydns.bench.";
 /// etcd key of name `k<i>` is this followed by `i`.

@@ -4,6 +4,8 @@
 
 #[path = "common/etcd.rs"]
 mod etcd;
+#[path = "common/ports.rs"]
+mod ports;
 
 use std::time::{Duration, Instant};
 

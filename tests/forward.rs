@@ -318,7 +318,7 @@ async fn srvd_and_dnsmasq_in_a_loop() -> (TestServer, ChildGuard, tempfile::Temp
     for _ in 0..5 {
         let ip = Ipv4Addr::new(127, 0, 0, 1);
         // Below the ephemeral range: ports other tests bind as port 0 cannot collide.
-        let dnsmasq: SocketAddr = (ip, common::secondary::free_port(ip)).into();
+        let dnsmasq: SocketAddr = (ip, common::ports::free_port(ip)).into();
         let server = forwarding(&[dnsmasq], |_| {}).await;
         let dir = tempfile::tempdir().unwrap();
         let log_path = dir.path().join("dnsmasq.log");
@@ -449,7 +449,7 @@ fn start_knot(dir: &std::path::Path) -> (ChildGuard, SocketAddr) {
         .replace("{c}", &"c".repeat(250));
     std::fs::write(dir.join("example.test.zone"), zone).unwrap();
     // Below the ephemeral range: no outgoing socket of a parallel test can take it first.
-    let port = common::secondary::free_port(Ipv4Addr::LOCALHOST);
+    let port = common::ports::free_port(Ipv4Addr::LOCALHOST);
     let d = dir.display();
     let conf = format!(
         "server:\n    listen: 127.0.0.1@{port}\n    rundir: {d}\n    user: root:root\n    \

@@ -10,7 +10,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::etcd::EtcdCluster;
-use common::secondary::{Kind, Secondary, TsigKey, free_port};
+use common::ports::free_port;
+use common::secondary::{Kind, Secondary, TsigKey};
 use common::{TestServer, query, query_udp};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};

@@ -8,14 +8,12 @@
 //! client per call, so they work from any runtime.
 #![allow(dead_code)]
 
-use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::future::Future;
 use std::io::{Read, Seek, SeekFrom};
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -158,8 +156,8 @@ impl EtcdCluster {
         loop {
             attempt += 1;
             for m in &mut cluster.members {
-                m.client_port = free_port();
-                m.peer_port = free_port();
+                m.client_port = super::ports::free_port(Ipv4Addr::LOCALHOST);
+                m.peer_port = super::ports::free_port(Ipv4Addr::LOCALHOST);
                 let _ = fs::remove_dir_all(&m.data_dir);
             }
             for &i in &all {
@@ -827,51 +825,6 @@ fn temp_dir() -> tempfile::TempDir {
         .prefix("srvd-etcd-")
         .tempdir()
         .unwrap()
-}
-
-/// Ports handed out by this process, never handed out twice.
-static USED_PORTS: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
-
-/// A loopback TCP port that is free right now. It is drawn at random from below the
-/// kernel's ephemeral range when possible, so outgoing connections (whose source ports come
-/// from that range) cannot take it between this check, etcd's bind, and later restarts.
-fn free_port() -> u16 {
-    let mut used = USED_PORTS.lock().unwrap();
-    if let Some((lo, hi)) = non_ephemeral_range() {
-        for _ in 0..1000 {
-            let port = rand::random_range(lo..hi);
-            if used.contains(&port) {
-                continue;
-            }
-            if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
-                used.insert(port);
-                return port;
-            }
-        }
-    }
-    loop {
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if used.insert(port) {
-            return port;
-        }
-    }
-}
-
-fn non_ephemeral_range() -> Option<(u16, u16)> {
-    let text = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
-    let mut parts = text.split_whitespace().map(|s| s.parse::<u16>().ok());
-    let (lo, hi) = (parts.next()??, parts.next()??);
-    if lo >= 12_000 {
-        Some((10_000, lo))
-    } else if hi <= 55_000 {
-        Some((hi + 1, 65_000))
-    } else {
-        None
-    }
 }
 
 /// Make a CA, a server certificate for 127.0.0.1/localhost and a client certificate in

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod etcd;
+pub mod ports;
 pub mod secondary;
 pub mod stub;
 
